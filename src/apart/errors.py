@@ -139,3 +139,9 @@ class SimulatorContractError(ApartError):
     """The simulator's output broke the contract of DESIGN §4 (fed back on retry)."""
 
     code = "simulator_contract"
+
+
+class InvalidRequest(ApartError):
+    """A request's own arguments are wrong (a bad run id, a step out of range)."""
+
+    code = "invalid_request"

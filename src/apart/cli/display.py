@@ -1,0 +1,155 @@
+"""How the CLI shows runs: live progress, tables, event lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from apart.runs.records import EventRecord, RunRecord
+from apart.sim.engine import LiveEvent
+
+STATUS_STYLE = {
+    "pending": "cyan", "running": "blue", "pausing": "yellow", "paused": "yellow",
+    "completed": "green", "failed": "red", "stopped": "magenta", "interrupted": "red",
+}
+
+
+def _short(text: str, width: int = 90) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_live(event: LiveEvent) -> str | None:
+    data = event.data
+    if event.event_type == "agent_response_received":
+        return f"step {event.step} · {data['agent']}: {_short(data['response'], 70)}"
+    if event.event_type == "simulator_retry":
+        return f"step {event.step} · simulator answer invalid, retrying: {_short(data['error'], 60)}"
+    if event.event_type == "step_completed":
+        snap = data["snapshot"]
+        told = "; ".join(_short(e.get("description", ""), 50) for e in snap.events[:2])
+        clamps = f" · {len(snap.clamps)} clamped" if snap.clamps else ""
+        return f"step {event.step} done{clamps}" + (f" · {told}" if told else "")
+    return None
+
+
+class Progress:
+    """Live progress of a run executing in this process: step k/N, elapsed, last events."""
+
+    def __init__(self, console: Console, run: RunRecord) -> None:
+        self.console = console
+        self.run = run
+        self.step = run.current_step
+        self.status = str(run.status)
+        self.started = time.monotonic()
+        self.lines: deque[str] = deque(maxlen=6)
+        self.live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=8,
+                             transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(None, None, None)
+
+    def notice(self, text: str) -> None:
+        self._add(f"[yellow]{text}[/yellow]", plain=text)
+
+    def on_event(self, event: LiveEvent) -> None:
+        if event.event_type == "status":
+            self.status = str(event.data["status"])
+        elif event.event_type == "step_completed":
+            self.step = event.step
+        line = describe_live(event)
+        if line is not None:
+            self._add(line, plain=line if event.event_type == "step_completed" else None)
+
+    def _add(self, line: str, plain: str | None) -> None:
+        self.lines.append(line)
+        if self.live is not None:
+            self.live.update(self._render())
+        elif plain is not None:
+            self.console.print(
+                f"[{self._elapsed()}] {self._counter()} {plain}", markup=False, highlight=False
+            )
+
+    def _counter(self) -> str:
+        done = -1 if self.step is None else self.step
+        return f"step {max(done, 0)}/{self.run.max_steps}"
+
+    def _elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+    def _render(self) -> Group:
+        style = STATUS_STYLE.get(self.status, "white")
+        head = Text.assemble(
+            (f"{self.run.id}", "bold"), "  ", (self.status, style), "  ",
+            self._counter(), "  ", (self._elapsed(), "dim"),
+        )
+        body = [Text.from_markup(line) if "[" in line else Text(line) for line in self.lines]
+        hint = Text("Ctrl+C pauses at the end of the step · twice pauses now", style="dim")
+        return Group(head, *body, hint)
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("RUN ID", "SCENARIO", "STATUS", "STEP", "CREATED", "NOTE"):
+        table.add_column(column)
+    for run in runs:
+        step = "-" if run.current_step is None else str(run.current_step)
+        note = run.error or (f"paused: {run.pause_reason}" if run.pause_reason else "")
+        table.add_row(
+            run.id, run.scenario_name,
+            Text(str(run.status), style=STATUS_STYLE.get(run.status, "")),
+            f"{step}/{run.max_steps}", run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            _short(note, 50),
+        )
+    return table
+
+
+def detail_table(detail: dict[str, Any]) -> Table:
+    table = Table(box=None, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    shown = ("runId", "scenario", "status", "currentStep", "maxSteps", "seed", "priority",
+             "pauseReason", "error", "createdAt", "startedAt", "pausedAt", "completedAt",
+             "agentNames", "usage", "dangerCount", "globalVars")
+    for key in shown:
+        value = detail.get(key)
+        if value is None or value == []:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        table.add_row(key, Text(_short(text, 200)))
+    return table
+
+
+def event_line(record: EventRecord) -> str:
+    data = record.data
+    step = "" if record.step is None else f"step {record.step} "
+    summary = ""
+    if record.event_type == "agent_response_received":
+        summary = f"{data.get('agent')}: {_short(data.get('response', ''), 70)}"
+    elif record.event_type == "agent_message_sent":
+        summary = f"to {data.get('agent')}: {_short(data.get('message', ''), 70)}"
+    elif record.event_type == "constraint_hit":
+        summary = (f"{data.get('scope')}.{data.get('variable')} {data.get('requested')} -> "
+                   f"{data.get('applied')}")
+    elif record.event_type in ("simulation_failed", "simulation_paused", "pause_requested",
+                               "simulation_interrupted", "simulation_stopped"):
+        summary = _short(json.dumps(data, ensure_ascii=False), 80)
+    elif record.event_type == "step_completed":
+        summary = "; ".join(_short(e.get("description", ""), 40) for e in data.get("events", []))
+    return f"#{record.id} {record.timestamp.strftime('%H:%M:%S')} {step}{record.event_type} {summary}"

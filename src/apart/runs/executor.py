@@ -1,0 +1,295 @@
+"""Advance one run from its last checkpoint until it pauses, completes, fails or stops.
+
+The executor owns a run for the length of one claim (its epoch). It plays steps
+with a :class:`~apart.sim.engine.Simulation`, saves each step with its events in
+one fenced transaction, heartbeats, and watches the run record for pause and
+stop requests: a graceful pause lands at the end of the step in progress, a
+force pause or a stop cancels the in-flight LLM calls and discards the partial
+step. Every decision is read from, and written to, the run record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from apart.errors import InvalidTransition, LeaseLost, ProviderError, SimulatorContractError
+from apart.llm.base import Provider
+from apart.runs import events as ev
+from apart.runs.lifecycle import run_scenario
+from apart.runs.records import LLMCallRecord, NewEvent, RunRecord, RunStore
+from apart.runs.status import ACTIVE, PauseReason, RunStatus
+from apart.scenario.schema import LLMConfig
+from apart.sim.engine import CallRecord, LiveEvent, Simulation, StepOutcome, build_roles
+from apart.sim.state import Checkpoint, WorldState
+
+log = logging.getLogger(__name__)
+S = RunStatus
+
+Resolver = Callable[[LLMConfig, str | None], Provider]
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    heartbeat_interval: float = 2.0
+    poll_interval: float = 0.1
+
+
+class _Interrupted(Exception):
+    """The step in progress was abandoned: ``kind`` is force, stop or lost."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+@dataclass
+class _Progress:
+    """What this claim has done that is not yet durable."""
+
+    state: WorldState | None = None
+    unsaved: StepOutcome | None = None
+    events: list[NewEvent] = field(default_factory=list)
+    calls: list[CallRecord] = field(default_factory=list)
+    call_events: list[NewEvent] = field(default_factory=list)
+
+    def add_call(self, call: CallRecord) -> None:
+        self.calls.append(call)
+        self.call_events.append(ev.event(
+            "llm_call", call.step, role=call.role_name, attempt=call.attempt, model=call.model,
+            input_tokens=call.input_tokens, output_tokens=call.output_tokens,
+            cost_usd=call.cost_usd, latency_ms=round(call.latency_ms, 3), error=call.error,
+        ))
+
+
+class RunExecutor:
+    def __init__(
+        self,
+        store: RunStore,
+        run_id: str,
+        resolve: Resolver,
+        *,
+        options: ExecutorOptions | None = None,
+        on_event: Callable[[LiveEvent], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.resolve = resolve
+        self.options = options or ExecutorOptions()
+        self.on_event = on_event or (lambda _e: None)
+        self.epoch = 0
+        self._interrupt: asyncio.Event | None = None
+        self._interrupt_kind = ""
+        self._wake: asyncio.Event | None = None
+        self._progress = _Progress()
+
+    # -- public -----------------------------------------------------------------
+
+    async def execute(self, owner: str, expected: tuple[RunStatus, ...] = (S.PENDING,)) -> RunRecord:
+        """Claim the run and play it. Raises InvalidTransition if it cannot be claimed."""
+        before = self.store.get_run(self.run_id)
+        first = before.started_at is None
+        claim_events = [ev.event("simulation_started", None, seed=before.seed,
+                                 max_steps=before.max_steps)] if first else []
+        run = self.store.claim(self.run_id, owner, expected=expected, events=claim_events)
+        self.epoch = run.epoch
+        self._interrupt = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.on_event(LiveEvent("status", run.current_step or 0, {"status": run.status}))
+        watcher = asyncio.create_task(self._watch())
+        try:
+            return await self._play(run)
+        except LeaseLost:
+            log.warning("run %s: lease lost; stopping without writing", self.run_id)
+            return self.store.get_run(self.run_id)
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            self._flush_calls()
+
+    def wake(self) -> None:
+        """Look at the run record now (after this process asked for a pause or stop)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- the loop ---------------------------------------------------------------
+
+    async def _play(self, run: RunRecord) -> RunRecord:
+        scenario = run_scenario(run)
+        roles = build_roles(scenario, lambda cfg: self.resolve(cfg, run.provider_override))
+        sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
+                         on_call=self._progress.add_call, on_event=self.on_event)
+        latest = self.store.latest_checkpoint(run.id)
+        self._progress.state = Checkpoint.from_data(latest.data).state if latest else None
+        while True:
+            state = self._progress.state
+            if state is not None and state.step >= run.max_steps:
+                return self._finish(S.COMPLETED, ev.event("simulation_completed", state.step))
+            next_step = 0 if state is None else state.step + 1
+            self.on_event(LiveEvent("step_started", next_step))
+            try:
+                outcome = await self._interruptible(
+                    sim.initialise() if state is None else sim.advance(state)
+                )
+            except _Interrupted as stop:
+                return self._abandon(stop.kind)
+            except (SimulatorContractError, ProviderError) as exc:
+                return self._fail_or_pause(exc)
+            decision = self._record(run, outcome)
+            if decision is not None:
+                return decision
+
+    async def _interruptible(self, step: Any) -> StepOutcome:
+        assert self._interrupt is not None
+        task: asyncio.Task[StepOutcome] = asyncio.ensure_future(step)
+        stopper = asyncio.ensure_future(self._interrupt.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise _Interrupted(self._interrupt_kind)
+
+    def _record(self, run: RunRecord, outcome: StepOutcome) -> RunRecord | None:
+        """Keep the step (saving it when due) and decide whether to go on."""
+        progress = self._progress
+        told = progress.state.pending_messages if progress.state else {}
+        progress.events += ev.step_events(outcome.snapshot, outcome.answers, told)
+        progress.events += progress.call_events
+        progress.call_events = []
+        progress.state = outcome.state
+        progress.unsaved = outcome
+        step = outcome.state.step
+        self.on_event(LiveEvent("step_completed", step, {"snapshot": outcome.snapshot}))
+        control = self.store.get_run(run.id)
+        if control.epoch != self.epoch or control.status not in ACTIVE:
+            raise LeaseLost(run.id, self.epoch)
+        last = step >= run.max_steps
+        wants_pause = control.pause_request is not None or control.stop_requested or (
+            control.pause_at_step is not None and step >= control.pause_at_step)
+        if last or wants_pause or step == 0 or step % run.save_frequency == 0:
+            control = self._save()
+        if last:
+            return self._finish(S.COMPLETED, ev.event("simulation_completed", step))
+        return self._after_step(control, step)
+
+    def _after_step(self, control: RunRecord, step: int) -> RunRecord | None:
+        if control.stop_requested:
+            return self._finish(S.STOPPED, ev.event("simulation_stopped", step, by="user"))
+        if control.pause_request is not None:
+            reason = PauseReason.USER_FORCE if control.pause_request == "force" else PauseReason.USER
+            return self._pause(reason, step)
+        if control.pause_at_step is not None and step >= control.pause_at_step:
+            return self._pause(PauseReason.AT_STEP, step, pause_at_step=None)
+        return None
+
+    # -- endings ----------------------------------------------------------------
+
+    def _save(self) -> RunRecord:
+        progress = self._progress
+        outcome = progress.unsaved
+        assert outcome is not None
+        self._flush_calls()
+        record = self.store.save_step(
+            self.run_id, self.epoch, outcome.state.step,
+            Checkpoint(state=outcome.state, snapshot=outcome.snapshot).to_data(),
+            events=progress.events,
+            usage=outcome.state.usage.model_dump(),
+        )
+        progress.unsaved = None
+        progress.events = []
+        return record
+
+    def _flush_calls(self) -> None:
+        calls, self._progress.calls = self._progress.calls, []
+        if calls:
+            self.store.record_llm_calls([
+                LLMCallRecord(run_id=self.run_id, epoch=self.epoch, **c.__dict__) for c in calls
+            ])
+
+    def _abandon(self, kind: str) -> RunRecord:
+        """Force pause, stop or lost lease: the partial step is discarded."""
+        if kind == "lost":
+            raise LeaseLost(self.run_id, self.epoch)
+        if self._progress.unsaved is not None:
+            self._save()
+        step = self._progress.state.step if self._progress.state else None
+        if kind == "stop":
+            return self._finish(S.STOPPED, ev.event("simulation_stopped", step, by="user"))
+        return self._pause(PauseReason.USER_FORCE, step)
+
+    def _pause(self, reason: PauseReason, step: int | None, **fields: Any) -> RunRecord:
+        if self._progress.unsaved is not None:
+            self._save()
+        return self._finish(S.PAUSED, ev.event("simulation_paused", step, reason=reason),
+                            pause_reason=reason, **fields)
+
+    def _fail_or_pause(self, exc: SimulatorContractError | ProviderError) -> RunRecord:
+        step = self._progress.state.step if self._progress.state else None
+        if self._progress.unsaved is not None:
+            self._save()
+        if isinstance(exc, ProviderError) and exc.quota:
+            return self._pause(PauseReason.QUOTA, step, error=exc.message)
+        return self._finish(S.FAILED, ev.event("simulation_failed", step, error=exc.message),
+                            error=exc.message)
+
+    def _finish(self, to: RunStatus, final: NewEvent, **fields: Any) -> RunRecord:
+        if to in (S.COMPLETED, S.STOPPED, S.FAILED):
+            fields.setdefault("completed_at", datetime.now(UTC))
+        if to == S.PAUSED:
+            fields.setdefault("paused_at", datetime.now(UTC))
+        record = self.store.finish(self.run_id, self.epoch, to, events=[final],
+                                   pause_request=None, owner=None, **fields)
+        self.on_event(LiveEvent("status", record.current_step or 0, {"status": record.status}))
+        return record
+
+    # -- watching the run record ------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Heartbeat, and notice force pauses, stops and lost leases while a step runs."""
+        assert self._wake is not None
+        next_beat = 0.0
+        while True:
+            try:
+                now = time.monotonic()
+                if now >= next_beat:
+                    record = self.store.heartbeat(self.run_id, self.epoch)
+                    next_beat = now + self.options.heartbeat_interval
+                else:
+                    record = self.store.get_run(self.run_id)
+                kind = _interrupt_kind(record, self.epoch)
+            except LeaseLost:
+                kind = "lost"
+            except InvalidTransition:
+                kind = ""
+            except Exception:  # the store is briefly unavailable: try again
+                log.exception("run %s: watching the run record failed", self.run_id)
+                kind = ""
+            if kind:
+                self._interrupt_kind = kind
+                assert self._interrupt is not None
+                self._interrupt.set()
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
+            except TimeoutError:
+                pass
+
+
+def _interrupt_kind(record: RunRecord, epoch: int) -> str:
+    if record.epoch != epoch or record.status not in ACTIVE:
+        return "lost"
+    if record.stop_requested:
+        return "stop"
+    if record.pause_request == "force":
+        return "force"
+    return ""
