@@ -45,7 +45,8 @@ def _admin_engine() -> tuple[Engine | None, list[str]]:
             with engine.connect():
                 return engine, failures
         except OperationalError as exc:
-            failures.append(f"{make_url(url).render_as_string()}: {str(exc.orig).strip()}")
+            reason = " ".join(str(exc.orig).split())
+            failures.append(f"{make_url(url).render_as_string()}: {reason}")
             engine.dispose()
     return None, failures
 

@@ -21,7 +21,6 @@ from apart.runs import lifecycle, views
 from apart.runs.export import export_run
 from apart.runs.records import RunRecord
 from apart.runs.status import ACTIVE, RunStatus
-from apart.scenario.loader import load_scenario_file
 
 from .display import Progress, detail_table, event_line, runs_table
 from .local import Local
@@ -279,6 +278,8 @@ def watch(
 @app.command()
 def validate(scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file and explain every problem found."""
+    from apart.scenario.loader import load_scenario_file
+
     loaded = load_scenario_file(scenario)
     _out().print(
         f"{scenario} is valid: {len(loaded.agents)} agents, {len(loaded.global_vars)} global "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,7 +13,9 @@ from rich.table import Table
 from rich.text import Text
 
 from apart.runs.records import EventRecord, RunRecord
-from apart.sim.engine import LiveEvent
+
+if TYPE_CHECKING:
+    from apart.sim.engine import LiveEvent
 
 STATUS_STYLE = {
     "pending": "cyan", "running": "blue", "pausing": "yellow", "paused": "yellow",
@@ -26,17 +28,19 @@ def _short(text: str, width: int = 90) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def describe_live(event: LiveEvent) -> str | None:
+def describe_live(event: LiveEvent, total: int) -> str | None:
+    """One line for a live event, or None for events not worth a line."""
     data = event.data
     if event.event_type == "agent_response_received":
         return f"step {event.step} · {data['agent']}: {_short(data['response'], 70)}"
     if event.event_type == "simulator_retry":
-        return f"step {event.step} · simulator answer invalid, retrying: {_short(data['error'], 60)}"
+        error = _short(data["error"], 60)
+        return f"step {event.step} · simulator answer invalid, retrying: {error}"
     if event.event_type == "step_completed":
         snap = data["snapshot"]
         told = "; ".join(_short(e.get("description", ""), 50) for e in snap.events[:2])
         clamps = f" · {len(snap.clamps)} clamped" if snap.clamps else ""
-        return f"step {event.step} done{clamps}" + (f" · {told}" if told else "")
+        return f"step {event.step}/{total} done{clamps}" + (f" · {told}" if told else "")
     return None
 
 
@@ -72,7 +76,7 @@ class Progress:
             self.status = str(event.data["status"])
         elif event.event_type == "step_completed":
             self.step = event.step
-        line = describe_live(event)
+        line = describe_live(event, self.run.max_steps)
         if line is not None:
             self._add(line, plain=line if event.event_type == "step_completed" else None)
 
@@ -81,9 +85,7 @@ class Progress:
         if self.live is not None:
             self.live.update(self._render())
         elif plain is not None:
-            self.console.print(
-                f"[{self._elapsed()}] {self._counter()} {plain}", markup=False, highlight=False
-            )
+            self.console.print(f"[{self._elapsed()}] {plain}", markup=False, highlight=False)
 
     def _counter(self) -> str:
         done = -1 if self.step is None else self.step

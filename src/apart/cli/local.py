@@ -10,20 +10,21 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apart.config import Settings
 from apart.errors import ApartError, ConfigError, InvalidTransition
-from apart.llm.base import Provider
-from apart.llm.registry import resolve_provider
 from apart.runs import lifecycle
 from apart.runs.database import open_engine
-from apart.runs.executor import ExecutorOptions, RunExecutor
 from apart.runs.liveness import this_process_owner
 from apart.runs.records import RunRecord
 from apart.runs.sqlstore import SqlRunStore
 from apart.runs.status import RunStatus
-from apart.scenario.schema import LLMConfig
-from apart.sim.engine import LiveEvent
+
+if TYPE_CHECKING:  # loaded when a run executes, so read-only commands start fast
+    from apart.llm.base import Provider
+    from apart.scenario.schema import LLMConfig
+    from apart.sim.engine import LiveEvent
 
 
 @dataclass
@@ -41,6 +42,8 @@ class Local:
         return self.settings.heartbeat_timeout
 
     def resolve(self, config: LLMConfig, override: str | None) -> Provider:
+        from apart.llm.registry import resolve_provider
+
         return resolve_provider(
             config, default_latency_ms=self.settings.scripted_latency_ms, override=override
         )
@@ -71,6 +74,8 @@ class Local:
 
     async def _execute(self, run_id: str, on_event: Callable[[LiveEvent], None],
                        on_notice: Callable[[str], None]) -> RunRecord:
+        from apart.runs.executor import ExecutorOptions, RunExecutor
+
         options = ExecutorOptions(heartbeat_interval=self.settings.heartbeat_interval,
                                   poll_interval=self.settings.control_poll_interval)
         executor = RunExecutor(self.store, run_id, self.resolve, options=options,

@@ -110,9 +110,8 @@ def _create_sqlite(url: URL) -> Engine:
     path = _sqlite_path(url)
     if path is not None:
         _prepare_data_dir(path)
-        engine = create_engine(url)
-    elif url.database in (None, "", ":memory:"):
-        # one private in-memory database, shared by all threads (single-connection tests)
+    if url.database in (None, "", ":memory:"):
+        # one private in-memory database on one connection: for single-threaded tests only
         engine = create_engine(
             url, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from apart.runs.records import NewEvent
-from apart.sim.state import StepSnapshot
+
+if TYPE_CHECKING:
+    from apart.sim.state import StepSnapshot
 
 EVENT_TYPES: Final = (
     "simulation_started",

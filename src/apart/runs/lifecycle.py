@@ -11,16 +11,17 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from apart.errors import InvalidRequest, InvalidTransition
-from apart.llm.base import Provider
 from apart.runs import events as ev
 from apart.runs.liveness import owner_alive
 from apart.runs.records import NewRun, RunRecord, RunStore
 from apart.runs.status import ACTIVE, RESUMABLE, TERMINAL, PauseReason, RunStatus
-from apart.scenario.loader import load_scenario_text
-from apart.scenario.schema import LLMConfig, Scenario
-from apart.sim.engine import build_roles
+
+if TYPE_CHECKING:  # the scenario and simulation modules load lazily: `apart show` stays fast
+    from apart.llm.base import Provider
+    from apart.scenario.schema import LLMConfig, Scenario
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 PRIORITIES = ("high", "normal", "low")
@@ -74,6 +75,9 @@ def submit_run(
     The scenario is loaded and every provider resolved first, so a bad
     scenario or a missing provider is reported before any run exists.
     """
+    from apart.scenario.loader import load_scenario_text
+    from apart.sim.engine import build_roles
+
     check_submission(sub)
     scenario = load_scenario_text(sub.scenario_text, sub.source)
     build_roles(scenario, resolve)
@@ -98,6 +102,8 @@ def submit_run(
 
 def run_scenario(run: RunRecord) -> Scenario:
     """The scenario of a run, with the run's own step count."""
+    from apart.scenario.loader import load_scenario_text
+
     scenario = load_scenario_text(run.scenario_text, run.scenario_name)
     return scenario.model_copy(update={"max_steps": run.max_steps})
 

@@ -72,7 +72,21 @@ def utcnow() -> datetime:
 
 
 class SqlRunStore:
-    """:class:`apart.runs.records.RunStore` on a migrated engine from ``open_engine``."""
+    """:class:`apart.runs.records.RunStore` on a migrated engine from ``open_engine``.
+
+    Beyond the protocol's contract:
+
+    * ``transition``/``finish`` into ``paused`` stamp ``paused_at``, into
+      ``completed``/``stopped`` stamp ``completed_at`` (``**fields`` may override);
+    * ``heartbeat``, ``save_step`` and ``finish`` are fenced by epoch *and* an
+      active status (running/pausing): once a run is interrupted, paused or ended,
+      its former owner gets LeaseLost even before anyone claims it again;
+    * ``save_step`` and ``heartbeat`` do not bump ``version`` (they are not control
+      changes), so they never make a concurrent pause or stop request retry;
+    * ``list_runs`` raises InvalidRequest for a bad cursor, status or limit;
+      ``events``/``checkpoints``/``llm_calls`` of an unknown run are empty lists;
+    * ``clock`` must return timezone-aware datetimes; naive ones are refused.
+    """
 
     def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
         self._engine = engine

@@ -1,0 +1,234 @@
+"""Framework overhead per step: 7 scripted LLM agents, zero latency, checkpoint every step.
+
+DESIGN §11: under 5 ms per step including the checkpoint, the same at step 1,000
+as at step 10.
+
+How it measures (one process, temporary SQLite store, the CLI's default executor
+options, save_frequency 1):
+
+* step time — the executor's ``on_event`` callback stamps every
+  ``step_completed``; step k takes the time between the stamps of k-1 and k.
+  That interval holds everything the loop does for one step: saving step k-1
+  (checkpoint, events and LLM-call rows, in their transactions), reading the run
+  record, the heartbeat/poll watcher when it fires, building the prompts, the 8
+  provider calls (7 agents concurrently, then the simulator), parsing and
+  applying the simulator's JSON.
+* provider time — every provider is wrapped by a timer that adds the wall time
+  of each ``complete`` call to its step. At zero latency the scripted provider
+  never suspends inside ``complete``, so nothing else runs on the event loop
+  meanwhile and that wall time is the provider's own compute (it hashes the
+  request and generates text/JSON). The wrapper costs about 1 µs per call.
+* framework overhead = step time - provider time, per step.
+
+Run: ``.venv/bin/python bench/overhead.py`` (``--quick``: 1 run of 200 steps;
+``--profile``: add one cProfile'd run and print where the time goes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from _common import (
+    StepClock,
+    Summary,
+    execute,
+    load_average,
+    machine,
+    mean,
+    ms,
+    plain_resolver,
+    scenario_text,
+    submit,
+    table,
+    temp_store,
+)
+
+from apart.llm.base import Completion, LLMRequest, Provider
+from apart.runs.status import RunStatus
+from apart.scenario.schema import LLMConfig
+
+AGENTS = 7
+TARGET_MS = 5.0
+#: a late window whose framework mean is within this factor of the early one is "flat"
+FLAT_FACTOR = 1.25
+WINDOW = 20
+RUN_ID = "overhead"
+
+
+class TimedProvider:
+    """A provider wrapper that adds the wall time of each call to its step's total."""
+
+    def __init__(self, inner: Provider, spent: dict[int, float]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.spent = spent
+
+    async def complete(self, request: LLMRequest) -> Completion:
+        started = time.perf_counter()
+        try:
+            return await self.inner.complete(request)
+        finally:
+            step = request.context.step
+            self.spent[step] = self.spent.get(step, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class RunTiming:
+    """The clocks of one run."""
+
+    clock: StepClock
+    provider: dict[int, float]
+    total_s: float
+    checkpoint_bytes: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class Pooled:
+    """Per-step samples of one window (or block), pooled over runs."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    provider: list[float] = field(default_factory=list)
+
+    def add(self, run: RunTiming, steps: Sequence[int]) -> None:
+        self.wall += run.clock.step_seconds(steps)
+        self.cpu += run.clock.step_cpu_seconds(steps)
+        self.provider += [run.provider[k] for k in steps]
+
+    @property
+    def framework(self) -> list[float]:
+        return [w - p for w, p in zip(self.wall, self.provider, strict=True)]
+
+
+def timed_run(steps: int, profile: cProfile.Profile | None = None) -> RunTiming:
+    """One run of ``steps`` steps from a fresh store, with step and provider clocks."""
+    spent: dict[int, float] = {}
+
+    def resolve(config: LLMConfig, override: str | None) -> Provider:
+        return TimedProvider(plain_resolver(config, override), spent)
+
+    with temp_store() as (store, _):
+        submit(store, scenario_text(agents=AGENTS, steps=steps), RUN_ID)
+        clock = StepClock()
+        started = time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        record = execute(store, RUN_ID, resolve=resolve, on_event=clock)
+        if profile is not None:
+            profile.disable()
+        total = time.perf_counter() - started
+        if record.status != RunStatus.COMPLETED:
+            raise SystemExit(f"the run ended {record.status}, not completed: {record.error}")
+        sizes = {c.step: len(json.dumps(c.data)) for c in store.checkpoints(RUN_ID)
+                 if c.step in (10, steps)}
+    return RunTiming(clock, spent, total, sizes)
+
+
+def windows(steps: int) -> list[tuple[str, range]]:
+    return [
+        ("around step 10", range(1, WINDOW + 1)),
+        (f"around step {steps}", range(steps - WINDOW + 1, steps + 1)),
+    ]
+
+
+def blocks(steps: int) -> list[range]:
+    size = max(steps // 10, 1)
+    return [range(start, min(start + size, steps + 1)) for start in range(1, steps + 1, size)]
+
+
+def pooled(runs: Sequence[RunTiming], steps: Sequence[int]) -> Pooled:
+    out = Pooled()
+    for run in runs:
+        out.add(run, steps)
+    return out
+
+
+def window_table(runs: Sequence[RunTiming], steps: int) -> tuple[str, list[float]]:
+    rows = []
+    framework_means = []
+    for label, span in windows(steps):
+        p = pooled(runs, span)
+        wall, fw = Summary.of(p.wall), Summary.of(p.framework)
+        share = sum(p.provider) / sum(p.wall)
+        framework_means.append(fw.mean)
+        rows.append([label, f"{span.start}-{span.stop - 1}", wall.n, ms(wall.mean), ms(wall.p95),
+                     ms(mean(p.provider)), f"{share:.0%}", ms(fw.mean), ms(fw.p95), ms(fw.max),
+                     ms(mean(p.cpu))])
+    headers = ["window", "steps", "n", "step mean", "step p95", "provider mean",
+               "provider share", "framework mean", "framework p95", "framework max",
+               "step CPU mean"]
+    return table(headers, rows), framework_means
+
+
+def block_table(runs: Sequence[RunTiming], steps: int) -> str:
+    rows = []
+    for span in blocks(steps):
+        p = pooled(runs, span)
+        fw = Summary.of(p.framework)
+        rows.append([f"{span.start}-{span.stop - 1}", ms(mean(p.wall)), ms(mean(p.provider)),
+                     ms(fw.mean), ms(fw.p95)])
+    headers = ["steps", "step mean", "provider mean", "framework mean", "framework p95"]
+    return table(headers, rows)
+
+
+def verdict(framework_means: Sequence[float]) -> str:
+    early, late = framework_means
+    under = max(early, late) * 1000 < TARGET_MS
+    flat = late <= early * FLAT_FACTOR
+    return (
+        f"framework overhead: {ms(early)} ms around step 10, {ms(late)} ms at the end "
+        f"(late/early {late / early:.2f}) -> under {TARGET_MS:g} ms: "
+        f"{'PASS' if under else 'MISS'}; flat (late <= {FLAT_FACTOR}x early): "
+        f"{'PASS' if flat else 'MISS'}"
+    )
+
+
+def print_profile(steps: int) -> None:
+    profile = cProfile.Profile()
+    run = timed_run(steps, profile)
+    print(f"\ncProfile of one {steps}-step run ({run.total_s:.1f} s under the profiler; "
+          "times are inflated by it, compare them with each other):")
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(r"apart/(runs|sim|llm)/", 30)
+    print(out.getvalue())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 run of 200 steps")
+    parser.add_argument("--runs", type=int, help="runs to pool (default 3, quick 1)")
+    parser.add_argument("--steps", type=int, help="steps per run (default 1000, quick 200)")
+    parser.add_argument("--profile", action="store_true", help="add a cProfile'd run")
+    args = parser.parse_args()
+    steps = args.steps or (200 if args.quick else 1000)
+    n_runs = args.runs or (1 if args.quick else 3)
+    print(f"overhead: {AGENTS} scripted LLM agents, latency 0, {steps} steps x {n_runs} run(s), "
+          "checkpoint every step, SQLite (WAL) in a temp dir")
+    print(f"machine: {machine()}; load before: {load_average()}")
+    runs = []
+    for i in range(n_runs):
+        runs.append(timed_run(steps))
+        print(f"  run {i + 1}: {runs[-1].total_s:.1f} s, {steps / runs[-1].total_s:.0f} steps/s")
+    print(f"load after: {load_average()}\n")
+    text, framework_means = window_table(runs, steps)
+    print(text + "\n")
+    print(f"by block of steps (all runs pooled):\n{block_table(runs, steps)}\n")
+    sizes = runs[0].checkpoint_bytes
+    print("checkpoint JSON size: " +
+          ", ".join(f"step {k}: {v:,} bytes" for k, v in sorted(sizes.items())))
+    print("times in ms; " + verdict(framework_means))
+    if args.profile:
+        print_profile(steps)
+
+
+if __name__ == "__main__":
+    main()
