@@ -53,11 +53,28 @@ def _agent_block(index: int, latency_ms: int) -> str:
     )
 
 
-def scenario_text(*, agents: int, steps: int, latency_ms: int = 0, seed: int = 7) -> str:
+#: (step, type, description) of the scripted events; those after max_steps are left out
+SCRIPTED_EVENTS = (
+    (3, "incident", "A model is misused for fraud."),
+    (40, "shock", "A cyberattack hits the power grid."),
+)
+
+
+def _events(steps: int) -> str:
+    return ", ".join(f"{{step: {step}, type: {kind}, description: {text}}}"
+                     for step, kind, text in SCRIPTED_EVENTS if step <= steps)
+
+
+def scenario_text(
+    *, agents: int, steps: int, latency_ms: int = 0, engine_latency_ms: int | None = None,
+    seed: int = 7,
+) -> str:
     """A scenario of ``agents`` scripted LLM agents (no template agent) and every var type.
 
-    ``latency_ms`` is set on the engine and on every agent's ``llm`` block.
+    ``latency_ms`` is set on every agent's ``llm`` block and on the engine, unless
+    ``engine_latency_ms`` gives the engine its own.
     """
+    engine_latency = latency_ms if engine_latency_ms is None else engine_latency_ms
     if not 1 <= agents <= len(AGENT_NAMES):
         raise ValueError(f"agents must be 1..{len(AGENT_NAMES)}, got {agents}")
     head = textwrap.dedent(f"""\
@@ -67,13 +84,11 @@ def scenario_text(*, agents: int, steps: int, latency_ms: int = 0, seed: int = 7
         engine:
           provider: scripted
           model: scripted-v1
-          latency_ms: {latency_ms}
+          latency_ms: {engine_latency}
           system_prompt: You run a simulation of frontier AI labs racing and regulating.
           simulation_plan: Labs race, incidents happen, regulation slowly arrives.
           context_window_size: 5
-          scripted_events:
-            - {{step: 3, type: incident, description: A model is misused for fraud.}}
-            - {{step: 40, type: shock, description: A cyberattack hits the power grid.}}
+          scripted_events: [{_events(steps)}]
         global_vars:
           tension: {{type: int, default: 30, min: 0, max: 100, description: World tension}}
           trust: {{type: float, default: 0.5, min: 0.0, max: 1.0}}
@@ -93,13 +108,15 @@ def scenario_text(*, agents: int, steps: int, latency_ms: int = 0, seed: int = 7
 
 
 @contextmanager
-def temp_store() -> Iterator[tuple[SqlRunStore, Path]]:
+def temp_store(
+    store_class: type[SqlRunStore] = SqlRunStore,
+) -> Iterator[tuple[SqlRunStore, Path]]:
     """A fresh SQLite store (WAL, as `apart` opens it) in a temporary data directory."""
     with tempfile.TemporaryDirectory(prefix="apart-bench-") as tmp:
         data_dir = Path(tmp)
         engine = open_engine(sqlite_url(data_dir))
         try:
-            yield SqlRunStore(engine), data_dir
+            yield store_class(engine), data_dir
         finally:
             engine.dispose()
 
@@ -184,14 +201,16 @@ class Summary:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A plain-text table with right-aligned columns (Markdown-compatible pipes)."""
+    """A Markdown table: the first column left-aligned, the others right-aligned."""
     cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        return "| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |"
+        first = row[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        return "| " + " | ".join([first, *rest]) + " |"
 
-    rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+    rule = "|:" + "-" * (widths[0] + 1) + "|" + "".join("-" * (w + 1) + ":|" for w in widths[1:])
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
 
 

@@ -32,8 +32,10 @@ import io
 import json
 import pstats
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from _common import (
     StepClock,
@@ -51,6 +53,8 @@ from _common import (
 )
 
 from apart.llm.base import Completion, LLMRequest, Provider
+from apart.runs.records import RunRecord
+from apart.runs.sqlstore import SqlRunStore
 from apart.runs.status import RunStatus
 from apart.scenario.schema import LLMConfig
 
@@ -79,12 +83,54 @@ class TimedProvider:
             self.spent[step] = self.spent.get(step, 0.0) + time.perf_counter() - started
 
 
+#: the store calls the executor makes while a run plays, timed by TimedStore
+STORE_PARTS = {
+    "save_step": "store: save_step (run row + checkpoint + events, 1 transaction)",
+    "record_llm_calls": "store: record_llm_calls (8 rows, 1 transaction)",
+    "get_run": "store: get_run (control read after each step + watcher polls)",
+    "heartbeat": "store: heartbeat (every 2 s)",
+}
+
+
+class TimedStore(SqlRunStore):
+    """The SQLite store, adding up the wall time of the calls the executor makes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spent: dict[str, float] = dict.fromkeys(STORE_PARTS, 0.0)
+
+    @contextmanager
+    def _timing(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - started
+
+    def save_step(self, *args: Any, **kwargs: Any) -> RunRecord:
+        with self._timing("save_step"):
+            return super().save_step(*args, **kwargs)
+
+    def record_llm_calls(self, *args: Any, **kwargs: Any) -> None:
+        with self._timing("record_llm_calls"):
+            super().record_llm_calls(*args, **kwargs)
+
+    def get_run(self, *args: Any, **kwargs: Any) -> RunRecord:
+        with self._timing("get_run"):
+            return super().get_run(*args, **kwargs)
+
+    def heartbeat(self, *args: Any, **kwargs: Any) -> RunRecord:
+        with self._timing("heartbeat"):
+            return super().heartbeat(*args, **kwargs)
+
+
 @dataclass
 class RunTiming:
     """The clocks of one run."""
 
     clock: StepClock
     provider: dict[int, float]
+    store: dict[str, float]
     total_s: float
     checkpoint_bytes: dict[int, int] = field(default_factory=dict)
 
@@ -114,7 +160,8 @@ def timed_run(steps: int, profile: cProfile.Profile | None = None) -> RunTiming:
     def resolve(config: LLMConfig, override: str | None) -> Provider:
         return TimedProvider(plain_resolver(config, override), spent)
 
-    with temp_store() as (store, _):
+    with temp_store(TimedStore) as (store, _):
+        assert isinstance(store, TimedStore)
         submit(store, scenario_text(agents=AGENTS, steps=steps), RUN_ID)
         clock = StepClock()
         started = time.perf_counter()
@@ -126,9 +173,17 @@ def timed_run(steps: int, profile: cProfile.Profile | None = None) -> RunTiming:
         total = time.perf_counter() - started
         if record.status != RunStatus.COMPLETED:
             raise SystemExit(f"the run ended {record.status}, not completed: {record.error}")
+        store_spent = dict(store.spent)
         sizes = {c.step: len(json.dumps(c.data)) for c in store.checkpoints(RUN_ID)
                  if c.step in (10, steps)}
-    return RunTiming(clock, spent, total, sizes)
+    return RunTiming(clock, spent, store_spent, total, sizes)
+
+
+def run_line(run: RunTiming, steps: int) -> str:
+    """One run's speed and its framework means in the two windows (shows the spread)."""
+    means = [mean(pooled([run], span).framework) for _, span in windows(steps)]
+    return (f"{run.total_s:.1f} s, {steps / run.total_s:.0f} steps/s; framework mean "
+            f"{ms(means[0])} ms around step 10, {ms(means[1])} ms around step {steps}")
 
 
 def windows(steps: int) -> list[tuple[str, range]]:
@@ -178,6 +233,22 @@ def block_table(runs: Sequence[RunTiming], steps: int) -> str:
     return table(headers, rows)
 
 
+def breakdown_table(runs: Sequence[RunTiming], steps: int) -> str:
+    """Where a step's time goes, as a mean per step over whole runs (steps 0..N)."""
+    per_step = len(runs) * (steps + 1)
+    total = sum(r.total_s for r in runs) / per_step
+    parts = [("provider compute (scripted, not framework)",
+              sum(sum(r.provider.values()) for r in runs) / per_step)]
+    parts += [(label, sum(r.store[name] for r in runs) / per_step)
+              for name, label in STORE_PARTS.items()]
+    rest = total - sum(value for _, value in parts)
+    parts.append(("rest of the framework (prompts, asyncio, parse/validate/apply, "
+                  "snapshot, checkpoint/event building)", rest))
+    parts.append(("whole step (run wall time / steps)", total))
+    return table(["part", "ms per step", "share"],
+                 [[label, ms(value), f"{value / total:.0%}"] for label, value in parts])
+
+
 def verdict(framework_means: Sequence[float]) -> str:
     early, late = framework_means
     under = max(early, late) * 1000 < TARGET_MS
@@ -217,11 +288,12 @@ def main() -> None:
     runs = []
     for i in range(n_runs):
         runs.append(timed_run(steps))
-        print(f"  run {i + 1}: {runs[-1].total_s:.1f} s, {steps / runs[-1].total_s:.0f} steps/s")
+        print(f"  run {i + 1}: {run_line(runs[-1], steps)}")
     print(f"load after: {load_average()}\n")
     text, framework_means = window_table(runs, steps)
     print(text + "\n")
     print(f"by block of steps (all runs pooled):\n{block_table(runs, steps)}\n")
+    print(f"where the time goes (whole runs, pooled):\n{breakdown_table(runs, steps)}\n")
     sizes = runs[0].checkpoint_bytes
     print("checkpoint JSON size: " +
           ", ".join(f"step {k}: {v:,} bytes" for k, v in sorted(sizes.items())))

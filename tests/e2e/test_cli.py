@@ -145,7 +145,8 @@ def test_two_resumes_of_one_run_never_execute_it_twice(workdir: Path) -> None:
     assert codes == [0, 1], results
     refused = next(err for code, err in results if code == 1)
     assert "cannot resume run 'r'" in refused
-    events = [json.loads(line) for line in apart(workdir, "watch", "r", "--json").stdout.splitlines()]
+    watched = apart(workdir, "watch", "r", "--json").stdout.splitlines()
+    events = [json.loads(line) for line in watched]
     steps = [e["step"] for e in events if e["event_type"] == "step_completed"]
     assert steps == [0, 1, 2, 3, 4]
 

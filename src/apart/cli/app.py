@@ -55,7 +55,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _local() -> Local:
-    settings = Settings()
+    settings = Settings.load()
     if settings.api_url:
         fail(f"APART_API_URL is set ({settings.api_url}), but this version of apart only "
              "works locally; unset APART_API_URL to use the local data directory")

@@ -154,4 +154,5 @@ def event_line(record: EventRecord) -> str:
         summary = _short(json.dumps(data, ensure_ascii=False), 80)
     elif record.event_type == "step_completed":
         summary = "; ".join(_short(e.get("description", ""), 40) for e in data.get("events", []))
-    return f"#{record.id} {record.timestamp.strftime('%H:%M:%S')} {step}{record.event_type} {summary}"
+    clock = record.timestamp.strftime("%H:%M:%S")
+    return f"#{record.id} {clock} {step}{record.event_type} {summary}"

@@ -90,7 +90,9 @@ class RunExecutor:
 
     # -- public -----------------------------------------------------------------
 
-    async def execute(self, owner: str, expected: tuple[RunStatus, ...] = (S.PENDING,)) -> RunRecord:
+    async def execute(
+        self, owner: str, expected: tuple[RunStatus, ...] = (S.PENDING,)
+    ) -> RunRecord:
         """Claim the run and play it. Raises InvalidTransition if it cannot be claimed."""
         before = self.store.get_run(self.run_id)
         first = before.started_at is None
@@ -185,8 +187,8 @@ class RunExecutor:
         if control.stop_requested:
             return self._finish(S.STOPPED, ev.event("simulation_stopped", step, by="user"))
         if control.pause_request is not None:
-            reason = PauseReason.USER_FORCE if control.pause_request == "force" else PauseReason.USER
-            return self._pause(reason, step)
+            force = control.pause_request == "force"
+            return self._pause(PauseReason.USER_FORCE if force else PauseReason.USER, step)
         if control.pause_at_step is not None and step >= control.pause_at_step:
             return self._pause(PauseReason.AT_STEP, step, pause_at_step=None)
         return None
