@@ -102,6 +102,8 @@ class Progress:
             self._counter(), "  ", (self._elapsed(), "dim"),
         )
         body = [Text.from_markup(line) if "[" in line else Text(line) for line in self.lines]
+        if self.status not in ("pending", "running", "pausing"):
+            return Group(head, *body)
         hint = Text("Ctrl+C pauses at the end of the step · twice pauses now", style="dim")
         return Group(head, *body, hint)
 
