@@ -197,3 +197,22 @@ def test_bad_requests_are_refused_with_the_reason(sqlite_store: SqlRunStore) -> 
     with pytest.raises(ScenarioError):
         submit(sqlite_store, "max_steps: [", "broken")
     assert sqlite_store.count_runs() == 1
+
+
+def test_a_released_run_ends_interrupted_and_resumes_exactly(sqlite_store: SqlRunStore) -> None:
+    text = scenario_text(steps=4, latency_ms=5)
+    run_to_end(sqlite_store, text, "ref")
+    submit(sqlite_store, text, "rel")
+    executors: list[RunExecutor] = []
+
+    def release_mid_step_two(event: LiveEvent) -> None:
+        if event.event_type == "agent_response_received" and event.step == 2:
+            executors[0].release()
+
+    record = execute(sqlite_store, "rel", on_event=release_mid_step_two,
+                     executor_hook=executors.append)
+    assert record.status == RunStatus.INTERRUPTED
+    assert record.current_step == 1
+    lifecycle.request_resume(sqlite_store, "rel")
+    assert execute(sqlite_store, "rel").status == RunStatus.COMPLETED
+    assert trajectory_of(sqlite_store, "rel") == trajectory_of(sqlite_store, "ref")

@@ -115,9 +115,20 @@ class RunExecutor:
             self._flush_calls()
 
     def wake(self) -> None:
-        """Look at the run record now (after this process asked for a pause or stop)."""
+        """Look at the run record now (after a pause or stop was requested).
+
+        Call it on the executor's event loop; from another thread use
+        ``loop.call_soon_threadsafe(executor.wake)``."""
         if self._wake is not None:
             self._wake.set()
+
+    def release(self) -> None:
+        """Give the run up promptly (this process is shutting down): the partial
+        step is discarded, completed steps are saved, and the run ends this claim
+        ``interrupted`` so that it can be queued again. Same threading rule as wake."""
+        if self._interrupt is not None:
+            self._interrupt_kind = "release"
+            self._interrupt.set()
 
     # -- the loop ---------------------------------------------------------------
 
@@ -226,6 +237,9 @@ class RunExecutor:
         step = self._progress.state.step if self._progress.state else None
         if kind == "stop":
             return self._finish(S.STOPPED, ev.event("simulation_stopped", step, by="user"))
+        if kind == "release":
+            return self._finish(S.INTERRUPTED, ev.event(
+                "simulation_interrupted", step, reason="the worker running it shut down"))
         return self._pause(PauseReason.USER_FORCE, step)
 
     def _pause(self, reason: PauseReason, step: int | None, **fields: Any) -> RunRecord:

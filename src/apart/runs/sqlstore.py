@@ -50,6 +50,9 @@ from apart.runs.status import ACTIVE, TERMINAL, RunStatus, can_transition
 from apart.runs.tables import UTCDateTime, checkpoints, events, llm_calls, runs, writing
 
 Clock = Callable[[], datetime]
+EventSink = Callable[[list[EventRecord]], None]
+#: key in a connection's ``info`` collecting the events written by its transaction
+_WRITTEN = "apart_written_events"
 
 ZERO_USAGE: dict[str, Any] = {"input_tokens": 0, "output_tokens": 0, "cost_usd": 0.0, "calls": 0}
 
@@ -87,10 +90,18 @@ class SqlRunStore:
     * ``clock`` must return timezone-aware datetimes; naive ones are refused.
     """
 
-    def __init__(self, engine: Engine, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock | None = None,
+        on_events: EventSink | None = None,
+    ) -> None:
+        """``on_events`` receives the events of each transaction once it has committed
+        (the server and workers publish them live); it must not raise."""
         self._engine = engine
         self._writer = writing(engine)
         self._clock: Clock = clock or utcnow
+        self._on_events = on_events
 
     def _now(self) -> datetime:
         return self._clock().astimezone(UTC)
@@ -104,7 +115,11 @@ class SqlRunStore:
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         with self._writer.begin() as conn:
+            conn.info[_WRITTEN] = []
             yield conn
+            written: list[EventRecord] = conn.info.pop(_WRITTEN, [])
+        if written and self._on_events is not None:
+            self._on_events(written)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -549,6 +564,7 @@ def _insert_events(
     ]
     if records:
         conn.execute(_INSERT_EVENTS, [record.__dict__ for record in records])
+        conn.info.setdefault(_WRITTEN, []).extend(records)
     return records
 
 

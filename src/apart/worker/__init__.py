@@ -1,0 +1,1 @@
+"""Workers: RQ jobs that advance runs, control over Redis, heartbeats, recovery."""
