@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from apart.llm.base import Provider
+from apart.llm.base import Completion, LLMRequest, Provider
 from apart.llm.registry import resolve_provider
 from apart.runs import lifecycle
 from apart.runs.database import open_engine, sqlite_url
@@ -140,6 +140,37 @@ def execute(
     """Play a submitted run to its end in this process, with the CLI's default options."""
     executor = RunExecutor(store, run_id, resolve, options=ExecutorOptions(), on_event=on_event)
     return asyncio.run(executor.execute(this_process_owner()))
+
+
+class TimedProvider:
+    """A provider wrapper that adds the wall time of each call to its step's total.
+
+    Only meaningful at zero latency: the scripted provider then never suspends
+    inside ``complete``, so nothing else runs on the event loop meanwhile and the
+    wall time is the provider's own compute (about 1 µs of it is the wrapper's).
+    """
+
+    def __init__(self, inner: Provider, spent: dict[int, float]) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.spent = spent
+
+    async def complete(self, request: LLMRequest) -> Completion:
+        started = time.perf_counter()
+        try:
+            return await self.inner.complete(request)
+        finally:
+            step = request.context.step
+            self.spent[step] = self.spent.get(step, 0.0) + time.perf_counter() - started
+
+
+def timed_resolver(spent: dict[int, float]) -> Resolver:
+    """A resolver whose providers add their call times to ``spent`` (per step)."""
+
+    def resolve(config: LLMConfig, override: str | None) -> Provider:
+        return TimedProvider(plain_resolver(config, override), spent)
+
+    return resolve
 
 
 class StepClock:

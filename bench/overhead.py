@@ -45,18 +45,16 @@ from _common import (
     machine,
     mean,
     ms,
-    plain_resolver,
     scenario_text,
     submit,
     table,
     temp_store,
+    timed_resolver,
 )
 
-from apart.llm.base import Completion, LLMRequest, Provider
 from apart.runs.records import RunRecord
 from apart.runs.sqlstore import SqlRunStore
 from apart.runs.status import RunStatus
-from apart.scenario.schema import LLMConfig
 
 AGENTS = 7
 TARGET_MS = 5.0
@@ -64,23 +62,6 @@ TARGET_MS = 5.0
 FLAT_FACTOR = 1.25
 WINDOW = 20
 RUN_ID = "overhead"
-
-
-class TimedProvider:
-    """A provider wrapper that adds the wall time of each call to its step's total."""
-
-    def __init__(self, inner: Provider, spent: dict[int, float]) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.spent = spent
-
-    async def complete(self, request: LLMRequest) -> Completion:
-        started = time.perf_counter()
-        try:
-            return await self.inner.complete(request)
-        finally:
-            step = request.context.step
-            self.spent[step] = self.spent.get(step, 0.0) + time.perf_counter() - started
 
 
 #: the store calls the executor makes while a run plays, timed by TimedStore
@@ -156,10 +137,7 @@ class Pooled:
 def timed_run(steps: int, profile: cProfile.Profile | None = None) -> RunTiming:
     """One run of ``steps`` steps from a fresh store, with step and provider clocks."""
     spent: dict[int, float] = {}
-
-    def resolve(config: LLMConfig, override: str | None) -> Provider:
-        return TimedProvider(plain_resolver(config, override), spent)
-
+    resolve = timed_resolver(spent)
     with temp_store(TimedStore) as (store, _):
         assert isinstance(store, TimedStore)
         submit(store, scenario_text(agents=AGENTS, steps=steps), RUN_ID)

@@ -1,5 +1,8 @@
-"""The `apart` command. It only translates: parse flags, call one core function,
-print the result, and map errors to exit codes (0 ok, 1 error, 2 usage)."""
+"""The `apart` command. It only translates: parse flags, call one backend method,
+print the result, and map errors to exit codes (0 ok, 1 error, 2 usage).
+
+Without ``APART_API_URL`` the backend is local (SQLite in the data directory, runs
+executing in this process); with it, the backend is a client of that server."""
 
 from __future__ import annotations
 
@@ -17,13 +20,11 @@ from rich.text import Text
 
 from apart.config import Settings
 from apart.errors import ApartError, InvalidRequest
-from apart.runs import lifecycle, views
-from apart.runs.export import export_run
-from apart.runs.records import RunRecord
-from apart.runs.status import ACTIVE, RunStatus
+from apart.runs.lifecycle import Submission
+from apart.runs.status import RunStatus
 
+from .backend import Backend, JsonObj
 from .display import Progress, detail_table, event_line, runs_table
-from .local import Local
 
 app = typer.Typer(
     name="apart",
@@ -35,6 +36,9 @@ app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON object.")]
 RunIdArg = Annotated[str, typer.Argument(help="The run's id (see `apart list`).")]
+ApiUrlOpt = Annotated[str | None, typer.Option(
+    "--api-url", help="Use the apart server at this URL (default: $APART_API_URL, else local).")]
+ACTIVE_STATUSES = ("pending", "running", "pausing")
 
 
 def _out() -> Console:
@@ -54,11 +58,15 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def _local() -> Local:
+def _backend(api_url: str | None = None) -> Backend:
     settings = Settings.load()
-    if settings.api_url:
-        fail(f"APART_API_URL is set ({settings.api_url}), but this version of apart only "
-             "works locally; unset APART_API_URL to use the local data directory")
+    url = api_url or settings.api_url
+    if url:
+        from .remote import Remote
+
+        return Remote.open(settings, url)
+    from .local import Local
+
     return Local.open(settings)
 
 
@@ -66,29 +74,30 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def _play(local: Local, run: RunRecord, action: str) -> RunRecord:
-    """Execute the run here with live progress; report how it ended."""
+def _follow(backend: Backend, run_id: str, action: str) -> None:
+    """Show the run's progress until it stops running; report how it ended."""
     console = _out()
-    with Progress(console, run) as progress:
-        final = local.execute(run.id, progress.on_event, progress.notice, action)
+    detail = backend.detail(run_id)
+    with Progress(console, detail) as progress:
+        final = backend.follow(run_id, action, progress)
     _report_end(console, final)
-    return final
 
 
-def _report_end(console: Console, run: RunRecord) -> None:
-    step = "-" if run.current_step is None else run.current_step
-    where = f"at step {step}/{run.max_steps}"
-    if run.status == RunStatus.COMPLETED:
-        console.print(f"[green]completed[/green] run {run.id} {where}. "
-                      f"Inspect it with `apart show {run.id}` or `apart export {run.id}`.")
-    elif run.status == RunStatus.PAUSED:
-        console.print(f"[yellow]paused[/yellow] run {run.id} {where} "
-                      f"(reason: {run.pause_reason}). Continue with `apart resume {run.id}`.")
-    elif run.status == RunStatus.FAILED:
-        fail(f"run {run.id} failed {where}: {run.error}\n"
-             f"Fix the cause, then continue from the last saved step with `apart resume {run.id}`.")
+def _report_end(console: Console, run: JsonObj) -> None:
+    run_id, status = run["runId"], run["status"]
+    step = "-" if run["currentStep"] is None else run["currentStep"]
+    where = f"at step {step}/{run['maxSteps']}"
+    if status == RunStatus.COMPLETED:
+        console.print(f"[green]completed[/green] run {run_id} {where}. "
+                      f"Inspect it with `apart show {run_id}` or `apart export {run_id}`.")
+    elif status == RunStatus.PAUSED:
+        console.print(f"[yellow]paused[/yellow] run {run_id} {where} "
+                      f"(reason: {run['pauseReason']}). Continue with `apart resume {run_id}`.")
+    elif status == RunStatus.FAILED:
+        fail(f"run {run_id} failed {where}: {run['error']}\n"
+             f"Fix the cause, then continue from the last saved step with `apart resume {run_id}`.")
     else:
-        console.print(f"run {run.id} is {run.status} {where}.")
+        console.print(f"run {run_id} is {status} {where}.")
 
 
 @app.command()
@@ -110,23 +119,22 @@ def run(
     follow: Annotated[bool, typer.Option("--follow/--detach",
                                          help="Show progress here, or run in the background.")]
     = True,
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """Start a run of SCENARIO and show its progress (Ctrl+C pauses it)."""
     text = _read_scenario(scenario)
-    local = _local()
-    record = local.submit(lifecycle.Submission(
+    backend = _backend(api_url)
+    started = backend.submit(Submission(
         scenario_text=text, source=str(scenario), scenario_name=scenario.stem, run_id=name,
         seed=seed, max_steps=max_steps, save_frequency=save_frequency, priority=priority,
         provider_override=provider, pause_at_step=pause_at_step,
     ))
+    run_id = started["run_id"]
+    _out().print(started["message"])
     if not follow:
-        log = local.execute_detached(record.id)
-        _out().print(f"started run {record.id} in the background (log: {log}); "
-                     f"watch it with `apart watch {record.id}`")
+        _out().print(backend.detach(run_id) + f"; watch it with `apart watch {run_id}`")
         return
-    _out().print(f"run {record.id}: {record.scenario_name}, {record.max_steps} steps, "
-                 f"seed {record.seed}")
-    _play(local, record, "start")
+    _follow(backend, run_id, "start")
 
 
 def _read_scenario(path: Path) -> str:
@@ -146,38 +154,30 @@ def pause(
     = False,
     at_step: Annotated[int | None, typer.Option(help="Pause after this step instead.")] = None,
     as_json: JsonOpt = False,
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """Pause a run: at the end of the step in progress, now (--force), or later (--at-step)."""
-    local = _local()
-    record = lifecycle.request_pause(local.store, run_id, force=force, at_step=at_step,
-                                     heartbeat_timeout=local.timeout)
-    if at_step is not None:
-        message = f"run {run_id} will pause after step {at_step}"
-    elif record.status == RunStatus.PAUSED:
-        message = f"run {run_id} is paused"
-    else:
-        message = (f"run {run_id} is pausing" +
-                   (" now (force)" if force else " at the end of the step in progress"))
-        if not as_json:
-            record = _await_pause(local, run_id) or record
-            if record.status != RunStatus.PAUSING:
-                message = f"run {run_id} is {record.status} at step {record.current_step}"
+    backend = _backend(api_url)
+    answer = backend.pause(run_id, force, at_step)
     if as_json:
-        _print_json(views.pause_requested(record, message))
-    else:
-        _out().print(message)
+        _print_json(answer)
+        return
+    message = answer["message"]
+    if at_step is None:
+        detail = _await_end_of_activity(backend, run_id)
+        if detail["status"] not in ACTIVE_STATUSES:
+            message = f"run {run_id} is {detail['status']} at step {detail['currentStep']}"
+    _out().print(message)
 
 
-def _await_pause(local: Local, run_id: str, seconds: float = 3.0) -> RunRecord | None:
-    """Wait briefly so the user sees `paused` when it comes quickly."""
+def _await_end_of_activity(backend: Backend, run_id: str, seconds: float = 3.0) -> JsonObj:
+    """Wait briefly so the user sees `paused` (or `stopped`) when it comes quickly."""
     deadline = time.monotonic() + seconds
-    record = None
-    while time.monotonic() < deadline:
-        record = local.store.get_run(run_id)
-        if record.status not in ACTIVE:
-            return record
+    detail = backend.detail(run_id)
+    while detail["status"] in ("running", "pausing") and time.monotonic() < deadline:
         time.sleep(0.1)
-    return record
+        detail = backend.detail(run_id)
+    return detail
 
 
 @app.command()
@@ -186,31 +186,38 @@ def resume(
     follow: Annotated[bool, typer.Option("--follow/--detach",
                                          help="Show progress here, or run in the background.")]
     = True,
+    as_json: JsonOpt = False,
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """Continue a paused, interrupted or failed run from its last saved step."""
-    local = _local()
-    record = local.prepare_resume(run_id)
-    if record.status == RunStatus.RUNNING:  # a pause not yet taken was cancelled
-        _out().print(f"run {run_id} was still running; its pending pause is cancelled")
+    backend = _backend(api_url)
+    answer = backend.resume(run_id)
+    if as_json:
+        _print_json(answer)
+        follow = False
+    else:
+        _out().print(answer["message"])
+    if answer.get("run_status") == RunStatus.RUNNING:  # a pending pause was cancelled
         return
     if not follow:
-        log = local.execute_detached(run_id)
-        _out().print(f"resumed run {run_id} in the background (log: {log})")
+        message = backend.detach(run_id)
+        if not as_json:
+            _out().print(message)
         return
-    step = "the start" if record.current_step is None else f"step {record.current_step}"
-    _out().print(f"resuming run {run_id} from {step}")
-    _play(local, record, "resume")
+    _follow(backend, run_id, "resume")
 
 
 @app.command()
-def stop(run_id: RunIdArg) -> None:
+def stop(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None) -> None:
     """Stop a run for good (its saved steps are kept)."""
-    local = _local()
-    record = lifecycle.request_stop(local.store, run_id, heartbeat_timeout=local.timeout)
-    if record.status in ACTIVE:
-        record = _await_pause(local, run_id) or record
-    _out().print(f"run {run_id} is {record.status}"
-                 + ("" if record.status == RunStatus.STOPPED else " (stop requested)"))
+    backend = _backend(api_url)
+    answer = backend.stop(run_id)
+    if as_json:
+        _print_json(answer)
+        return
+    detail = _await_end_of_activity(backend, run_id)
+    _out().print(f"run {run_id} is {detail['status']}"
+                 + ("" if detail["status"] == RunStatus.STOPPED else " (stop requested)"))
 
 
 @app.command(name="list")
@@ -220,28 +227,27 @@ def list_runs(
     limit: Annotated[int, typer.Option(help="At most this many runs.")] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue after a previous page.")] = None,
     as_json: JsonOpt = False,
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """List runs, newest first."""
     if status is not None and status not in {s.value for s in RunStatus}:
         fail(f"unknown status '{status}'; use one of: {', '.join(s.value for s in RunStatus)}", 2)
-    local = _local()
-    runs, next_cursor = local.store.list_runs(status=status, limit=limit, cursor=cursor)
-    runs = [lifecycle.reap_if_dead(local.store, r, local.timeout) for r in runs]
+    page = _backend(api_url).runs(status, limit, cursor)
     if as_json:
-        _print_json(views.run_list(runs, next_cursor))
-    elif not runs:
+        _print_json(page)
+    elif not page["runs"]:
         _out().print("no runs yet: start one with `apart run scenarios/demo.yaml`"
                      if status is None else f"no {status} runs")
     else:
-        _out().print(runs_table(runs))
+        _out().print(runs_table(page["runs"]))
+        if page.get("nextCursor"):
+            _out().print(f"more: apart list --cursor {page['nextCursor']}")
 
 
 @app.command()
-def show(run_id: RunIdArg, as_json: JsonOpt = False) -> None:
+def show(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None) -> None:
     """Show a run: status, progress, variables, usage."""
-    local = _local()
-    record = lifecycle.get_run(local.store, run_id, heartbeat_timeout=local.timeout)
-    detail = views.run_detail(record, local.store.latest_checkpoint(run_id))
+    detail = _backend(api_url).detail(run_id)
     if as_json:
         _print_json(detail)
     else:
@@ -253,26 +259,19 @@ def watch(
     run_id: RunIdArg,
     as_json: JsonOpt = False,
     after: Annotated[int, typer.Option(help="Start after this event id.")] = 0,
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """Print a run's events as they are saved, until it stops running."""
-    local = _local()
-    store = local.store
+    backend = _backend(api_url)
     console = _out()
-    last = after
-    while True:
-        record = lifecycle.get_run(store, run_id, heartbeat_timeout=local.timeout)
-        for event in store.events(run_id, after_id=last):
-            last = event.id
-            if as_json:
-                sys.stdout.write(json.dumps(event.envelope(), ensure_ascii=False) + "\n")
-                sys.stdout.flush()
-            else:
-                console.print(event_line(event), markup=False)
-        if record.status not in (*ACTIVE, RunStatus.PENDING) and not store.events(run_id, last):
-            if not as_json:
-                console.print(f"run {run_id} is {record.status}")
-            return
-        time.sleep(0.3)
+    for envelope in backend.events(run_id, after, follow=True):
+        if as_json:
+            sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            console.print(event_line(envelope), markup=False)
+    if not as_json:
+        console.print(f"run {run_id} is {backend.detail(run_id)['status']}")
 
 
 @app.command()
@@ -292,19 +291,21 @@ def export(
     run_id: RunIdArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into.")]
     = Path("results"),
+    api_url: ApiUrlOpt = None,
 ) -> None:
     """Write state.json, events.jsonl and variables.csv to DIR/RUN_ID/."""
-    local = _local()
-    target = export_run(local.store, run_id, out)
+    target = _backend(api_url).export(run_id, out)
     _out().print(f"exported run {run_id} to {target}/")
 
 
 @app.command()
-def delete(run_id: RunIdArg) -> None:
+def delete(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None) -> None:
     """Delete a run and everything saved for it (not while it runs)."""
-    local = _local()
-    lifecycle.delete_run(local.store, run_id, heartbeat_timeout=local.timeout)
-    _out().print(f"deleted run {run_id}")
+    answer = _backend(api_url).delete(run_id)
+    if as_json:
+        _print_json(answer)
+    else:
+        _out().print(answer["message"])
 
 
 def _exit_code_for(exc: BaseException) -> int:

@@ -12,8 +12,6 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from apart.runs.records import EventRecord, RunRecord
-
 if TYPE_CHECKING:
     from apart.sim.engine import LiveEvent
 
@@ -47,11 +45,12 @@ def describe_live(event: LiveEvent, total: int) -> str | None:
 class Progress:
     """Live progress of a run executing in this process: step k/N, elapsed, last events."""
 
-    def __init__(self, console: Console, run: RunRecord) -> None:
+    def __init__(self, console: Console, run: dict[str, Any]) -> None:
         self.console = console
-        self.run = run
-        self.step = run.current_step
-        self.status = str(run.status)
+        self.run_id: str = run["runId"]
+        self.max_steps: int = run["maxSteps"]
+        self.step: int | None = run["currentStep"]
+        self.status = str(run["status"])
         self.started = time.monotonic()
         self.lines: deque[str] = deque(maxlen=6)
         self.live: Live | None = None
@@ -76,7 +75,7 @@ class Progress:
             self.status = str(event.data["status"])
         elif event.event_type == "step_completed":
             self.step = event.step
-        line = describe_live(event, self.run.max_steps)
+        line = describe_live(event, self.max_steps)
         if line is not None:
             self._add(line, plain=line if event.event_type == "step_completed" else None)
 
@@ -89,7 +88,7 @@ class Progress:
 
     def _counter(self) -> str:
         done = -1 if self.step is None else self.step
-        return f"step {max(done, 0)}/{self.run.max_steps}"
+        return f"step {max(done, 0)}/{self.max_steps}"
 
     def _elapsed(self) -> str:
         seconds = int(time.monotonic() - self.started)
@@ -98,7 +97,7 @@ class Progress:
     def _render(self) -> Group:
         style = STATUS_STYLE.get(self.status, "white")
         head = Text.assemble(
-            (f"{self.run.id}", "bold"), "  ", (self.status, style), "  ",
+            (self.run_id, "bold"), "  ", (self.status, style), "  ",
             self._counter(), "  ", (self._elapsed(), "dim"),
         )
         body = [Text.from_markup(line) if "[" in line else Text(line) for line in self.lines]
@@ -108,18 +107,20 @@ class Progress:
         return Group(head, *body, hint)
 
 
-def runs_table(runs: list[RunRecord]) -> Table:
+def runs_table(runs: list[dict[str, Any]]) -> Table:
+    """Run summaries (the API's ``runs`` list) as a table."""
     table = Table(box=None, header_style="bold")
     for column in ("RUN ID", "SCENARIO", "STATUS", "STEP", "CREATED", "NOTE"):
         table.add_column(column)
     for run in runs:
-        step = "-" if run.current_step is None else str(run.current_step)
-        note = run.error or (f"paused: {run.pause_reason}" if run.pause_reason else "")
+        step = "-" if run["currentStep"] is None else str(run["currentStep"])
+        reason = run.get("pauseReason")
+        note = run.get("error") or (f"paused: {reason}" if reason else "")
+        created = (run.get("createdAt") or "")[:19].replace("T", " ")
         table.add_row(
-            run.id, run.scenario_name,
-            Text(str(run.status), style=STATUS_STYLE.get(run.status, "")),
-            f"{step}/{run.max_steps}", run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            _short(note, 50),
+            run["runId"], run["scenario"],
+            Text(run["status"], style=STATUS_STYLE.get(run["status"], "")),
+            f"{step}/{run['totalSteps']}", created, _short(note, 50),
         )
     return table
 
@@ -140,21 +141,28 @@ def detail_table(detail: dict[str, Any]) -> Table:
     return table
 
 
-def event_line(record: EventRecord) -> str:
-    data = record.data
-    step = "" if record.step is None else f"step {record.step} "
+def event_line(envelope: dict[str, Any]) -> str:
+    """One line for a stored event envelope (DESIGN §7)."""
+    data = envelope.get("data") or {}
+    kind = envelope["event_type"]
+    step = "" if envelope.get("step") is None else f"step {envelope['step']} "
     summary = ""
-    if record.event_type == "agent_response_received":
+    if kind == "agent_response_received":
         summary = f"{data.get('agent')}: {_short(data.get('response', ''), 70)}"
-    elif record.event_type == "agent_message_sent":
+    elif kind == "agent_message_sent":
         summary = f"to {data.get('agent')}: {_short(data.get('message', ''), 70)}"
-    elif record.event_type == "constraint_hit":
+    elif kind == "constraint_hit":
         summary = (f"{data.get('scope')}.{data.get('variable')} {data.get('requested')} -> "
                    f"{data.get('applied')}")
-    elif record.event_type in ("simulation_failed", "simulation_paused", "pause_requested",
-                               "simulation_interrupted", "simulation_stopped"):
+    elif kind in ("simulation_failed", "simulation_paused", "pause_requested",
+                  "simulation_interrupted", "simulation_stopped"):
         summary = _short(json.dumps(data, ensure_ascii=False), 80)
-    elif record.event_type == "step_completed":
+    elif kind == "step_completed":
         summary = "; ".join(_short(e.get("description", ""), 40) for e in data.get("events", []))
-    clock = record.timestamp.strftime("%H:%M:%S")
-    return f"#{record.id} {clock} {step}{record.event_type} {summary}"
+    elif kind == "llm_call":
+        summary = (f"{data.get('role')} {data.get('model')} attempt {data.get('attempt')}: "
+                   f"{data.get('input_tokens')}+{data.get('output_tokens')} tokens, "
+                   f"{data.get('latency_ms')} ms" + (f", {data['error']}" if data.get("error")
+                                                      else ""))
+    clock = str(envelope.get("timestamp", ""))[11:19]
+    return f"#{envelope['id']} {clock} {step}{kind} {summary}"

@@ -7,19 +7,23 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apart.config import Settings
 from apart.errors import ApartError, ConfigError, InvalidTransition
-from apart.runs import lifecycle
+from apart.runs import lifecycle, views
 from apart.runs.database import open_engine
+from apart.runs.export import export_run
 from apart.runs.liveness import this_process_owner
 from apart.runs.records import RunRecord
 from apart.runs.sqlstore import SqlRunStore
-from apart.runs.status import RunStatus
+from apart.runs.status import ACTIVE, RunStatus
+
+from .backend import JsonObj
 
 if TYPE_CHECKING:  # loaded when a run executes, so read-only commands start fast
     from apart.llm.base import Provider
@@ -29,6 +33,8 @@ if TYPE_CHECKING:  # loaded when a run executes, so read-only commands start fas
 
 @dataclass
 class Local:
+    """The :class:`~apart.cli.backend.Backend` on the local data directory."""
+
     settings: Settings
     store: SqlRunStore
 
@@ -36,6 +42,10 @@ class Local:
     def open(cls, settings: Settings) -> Local:
         engine = open_engine(settings.resolved_database_url())
         return cls(settings=settings, store=SqlRunStore(engine))
+
+    @property
+    def where(self) -> str:
+        return f"local data in {self.settings.data_dir}"
 
     @property
     def timeout(self) -> float:
@@ -48,17 +58,74 @@ class Local:
             config, default_latency_ms=self.settings.scripted_latency_ms, override=override
         )
 
-    def submit(self, sub: lifecycle.Submission) -> RunRecord:
-        return lifecycle.submit_run(
+    # -- the Backend protocol ----------------------------------------------------------
+
+    def submit(self, sub: lifecycle.Submission) -> JsonObj:
+        run = lifecycle.submit_run(
             self.store, sub, lambda cfg: self.resolve(cfg, sub.provider_override)
         )
+        return views.started(run, f"run {run.id} created: {run.scenario_name}, "
+                                  f"{run.max_steps} steps, seed {run.seed}")
 
-    def prepare_resume(self, run_id: str) -> RunRecord:
+    def detail(self, run_id: str) -> JsonObj:
+        run = lifecycle.get_run(self.store, run_id, heartbeat_timeout=self.timeout)
+        return views.run_detail(run, self.store.latest_checkpoint(run_id))
+
+    def runs(self, status: str | None, limit: int, cursor: str | None) -> JsonObj:
+        found, next_cursor = self.store.list_runs(status=status, limit=limit, cursor=cursor)
+        found = [lifecycle.reap_if_dead(self.store, r, self.timeout) for r in found]
+        return views.run_list(found, next_cursor)
+
+    def pause(self, run_id: str, force: bool, at_step: int | None) -> JsonObj:
+        run = lifecycle.request_pause(self.store, run_id, force=force, at_step=at_step,
+                                      heartbeat_timeout=self.timeout)
+        return views.pause_requested(run, _pause_message(run, force, at_step))
+
+    def resume(self, run_id: str) -> JsonObj:
         """Resume in this process: a pending run left by a dead process counts too."""
         run = lifecycle.get_run(self.store, run_id, heartbeat_timeout=self.timeout)
-        if run.status == RunStatus.PENDING:
-            return run
-        return lifecycle.request_resume(self.store, run_id, heartbeat_timeout=self.timeout)
+        if run.status != RunStatus.PENDING:
+            run = lifecycle.request_resume(self.store, run_id, heartbeat_timeout=self.timeout)
+        if run.status == RunStatus.RUNNING:
+            return views.resumed(run, f"run {run_id} was still running; its pause is cancelled")
+        start = "the start" if run.current_step is None else f"step {run.current_step}"
+        return views.resumed(run, f"resuming run {run_id} from {start}")
+
+    def stop(self, run_id: str) -> JsonObj:
+        run = lifecycle.request_stop(self.store, run_id, heartbeat_timeout=self.timeout)
+        return {"run_id": run_id, "status": str(run.status),
+                "message": f"run {run_id} is stopped" if run.status == RunStatus.STOPPED
+                else f"run {run_id} will stop now"}
+
+    def delete(self, run_id: str) -> JsonObj:
+        lifecycle.delete_run(self.store, run_id, heartbeat_timeout=self.timeout)
+        return {"run_id": run_id, "status": "deleted", "message": f"deleted run {run_id}"}
+
+    def events(self, run_id: str, after: int, follow: bool) -> Iterator[JsonObj]:
+        last = after
+        while True:
+            run = lifecycle.get_run(self.store, run_id, heartbeat_timeout=self.timeout)
+            batch = self.store.events(run_id, after_id=last)
+            for record in batch:
+                last = record.id
+                yield record.envelope()
+            if not batch and (not follow or run.status not in (*ACTIVE, RunStatus.PENDING)):
+                return
+            if not batch:
+                time.sleep(0.2)
+
+    def export(self, run_id: str, out: Path) -> Path:
+        return export_run(self.store, run_id, out)
+
+    def follow(self, run_id: str, action: str, progress: Any) -> JsonObj:
+        self.execute(run_id, progress.on_event, progress.notice, action)
+        return self.detail(run_id)
+
+    def detach(self, run_id: str) -> str:
+        log = self.execute_detached(run_id)
+        return f"run {run_id} continues in the background (log: {log})"
+
+    # -- executing here ------------------------------------------------------------------
 
     def execute(self, run_id: str, on_event: Callable[[LiveEvent], None],
                 on_notice: Callable[[str], None], action: str = "resume") -> RunRecord:
@@ -122,3 +189,11 @@ class Local:
             )
         return log_path
 
+
+def _pause_message(run: RunRecord, force: bool, at_step: int | None) -> str:
+    if at_step is not None:
+        return f"run {run.id} will pause after step {at_step}"
+    if run.status == RunStatus.PAUSED:
+        return f"run {run.id} is paused"
+    when = "now (force)" if force else "at the end of the step in progress"
+    return f"run {run.id} is pausing {when}"

@@ -50,6 +50,8 @@ def run_detail(run: RunRecord, latest: CheckpointRecord | None = None) -> dict[s
         "resumable": run.status in RESUMABLE,
         "updatedAt": _iso(run.updated_at),
         "heartbeatAt": _iso(run.heartbeat_at),
+        "lastEventId": run.last_event_id,
+        "recoveries": run.recoveries,
         "globalVars": state.get("global_vars"),
         "agentVars": state.get("agent_vars"),
     }
