@@ -45,6 +45,8 @@ class Settings:
     control_poll_interval: float = 0.1
     #: simulated latency of every scripted call
     scripted_latency_ms: int = 0
+    #: how many times a run whose worker died is re-queued automatically
+    max_recoveries: int = 3
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,

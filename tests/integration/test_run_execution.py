@@ -216,3 +216,17 @@ def test_a_released_run_ends_interrupted_and_resumes_exactly(sqlite_store: SqlRu
     lifecycle.request_resume(sqlite_store, "rel")
     assert execute(sqlite_store, "rel").status == RunStatus.COMPLETED
     assert trajectory_of(sqlite_store, "rel") == trajectory_of(sqlite_store, "ref")
+
+
+def test_a_run_whose_provider_is_missing_here_fails_with_the_reason(
+    sqlite_store: SqlRunStore,
+) -> None:
+    from apart.runs.records import NewRun
+
+    text = scenario_text(steps=2).replace("provider: scripted\n", "provider: gemini\n", 1)
+    sqlite_store.create_run(NewRun(id="g", scenario_name="g", scenario_text=text, seed=1,
+                                   max_steps=2, agent_names=["Aster"]))
+    final = execute(sqlite_store, "g")
+    assert final.status == RunStatus.FAILED
+    assert "gemini" in (final.error or "")
+    assert [e.event_type for e in sqlite_store.events("g")][-1] == "simulation_failed"

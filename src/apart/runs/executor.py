@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from apart.errors import InvalidTransition, LeaseLost, ProviderError, SimulatorContractError
+from apart.errors import (
+    ApartError,
+    InvalidTransition,
+    LeaseLost,
+    ProviderError,
+    SimulatorContractError,
+)
 from apart.llm.base import Provider
 from apart.runs import events as ev
 from apart.runs.lifecycle import run_scenario
@@ -109,6 +115,11 @@ class RunExecutor:
         except LeaseLost:
             log.warning("run %s: lease lost; stopping without writing", self.run_id)
             return self.store.get_run(self.run_id)
+        except ApartError as exc:  # e.g. the scenario or a provider cannot be set up here
+            return self._fail(exc.message)
+        except Exception as exc:
+            log.exception("run %s: unexpected error", self.run_id)
+            return self._fail(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
@@ -254,8 +265,12 @@ class RunExecutor:
             self._save()
         if isinstance(exc, ProviderError) and exc.quota:
             return self._pause(PauseReason.QUOTA, step, error=exc.message)
-        return self._finish(S.FAILED, ev.event("simulation_failed", step, error=exc.message),
-                            error=exc.message)
+        return self._fail(exc.message)
+
+    def _fail(self, message: str) -> RunRecord:
+        step = self._progress.state.step if self._progress.state else None
+        return self._finish(S.FAILED, ev.event("simulation_failed", step, error=message),
+                            error=message)
 
     def _finish(self, to: RunStatus, final: NewEvent, **fields: Any) -> RunRecord:
         if to in (S.COMPLETED, S.STOPPED, S.FAILED):
