@@ -193,14 +193,15 @@ class RunExecutor:
         progress.unsaved = outcome
         step = outcome.state.step
         self.on_event(LiveEvent("step_completed", step, {"snapshot": outcome.snapshot}))
-        control = self.store.get_run(run.id)
-        if control.epoch != self.epoch or control.status not in ACTIVE:
-            raise LeaseLost(run.id, self.epoch)
         last = step >= run.max_steps
-        wants_pause = control.pause_request is not None or control.stop_requested or (
-            control.pause_at_step is not None and step >= control.pause_at_step)
-        if last or wants_pause or step == 0 or step % run.save_frequency == 0:
-            control = self._save()
+        if last or step == 0 or step % run.save_frequency == 0:
+            control = self._save()  # the save returns the run record: no extra read
+        else:
+            control = self.store.get_run(run.id)
+            if control.epoch != self.epoch or control.status not in ACTIVE:
+                raise LeaseLost(run.id, self.epoch)
+            if _wants_to_stop(control, step):
+                control = self._save()
         if last:
             return self._finish(S.COMPLETED, ev.event("simulation_completed", step))
         return self._after_step(control, step)
@@ -221,11 +222,12 @@ class RunExecutor:
         progress = self._progress
         outcome = progress.unsaved
         assert outcome is not None
-        self._flush_calls()
+        calls, progress.calls = progress.calls, []
         record = self.store.save_step(
             self.run_id, self.epoch, outcome.state.step,
             Checkpoint(state=outcome.state, snapshot=outcome.snapshot).to_data(),
             events=progress.events,
+            calls=[self._call_record(c) for c in calls],
             usage=outcome.state.usage.model_dump(),
         )
         progress.unsaved = None
@@ -233,11 +235,13 @@ class RunExecutor:
         return record
 
     def _flush_calls(self) -> None:
+        """Record calls not saved with a step (those of a discarded or unsaved step)."""
         calls, self._progress.calls = self._progress.calls, []
         if calls:
-            self.store.record_llm_calls([
-                LLMCallRecord(run_id=self.run_id, epoch=self.epoch, **c.__dict__) for c in calls
-            ])
+            self.store.record_llm_calls([self._call_record(c) for c in calls])
+
+    def _call_record(self, call: CallRecord) -> LLMCallRecord:
+        return LLMCallRecord(run_id=self.run_id, epoch=self.epoch, **call.__dict__)
 
     def _abandon(self, kind: str) -> RunRecord:
         """Force pause, stop or lost lease: the partial step is discarded."""
@@ -314,6 +318,12 @@ class RunExecutor:
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
             except TimeoutError:
                 pass
+
+
+def _wants_to_stop(control: RunRecord, step: int) -> bool:
+    at_step = control.pause_at_step
+    return (control.pause_request is not None or control.stop_requested
+            or (at_step is not None and step >= at_step))
 
 
 def _interrupt_kind(record: RunRecord, epoch: int) -> str:

@@ -181,6 +181,7 @@ class RunStore(Protocol):
         step: int,
         checkpoint: dict[str, Any],
         events: Sequence[NewEvent] = (),
+        calls: Sequence[LLMCallRecord] = (),
         **fields: Any,
     ) -> RunRecord: ...
 

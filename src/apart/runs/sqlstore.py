@@ -296,9 +296,11 @@ class SqlRunStore:
         step: int,
         checkpoint: dict[str, Any],
         events: Sequence[NewEvent] = (),
+        calls: Sequence[LLMCallRecord] = (),
         **fields: Any,
     ) -> RunRecord:
-        """Make step ``step`` durable: run fields, its checkpoint and its events, atomically."""
+        """Make step ``step`` durable: run fields, its checkpoint, its events and the LLM
+        calls made since the last save, atomically."""
         values = _checked_fields(fields)
         now = self._now()
         params = {f"p_{name}": value for name, value in values.items()}
@@ -312,6 +314,8 @@ class SqlRunStore:
                 {"run_id": run_id, "step": step, "data": checkpoint, "created_at": now},
             )
             _insert_new_events(conn, row, events, now)
+            if calls:
+                conn.execute(insert(llm_calls), _call_rows(calls, now))
             return _record(row._mapping)
 
     def finish(
@@ -405,13 +409,9 @@ class SqlRunStore:
     def record_llm_calls(self, calls: Sequence[LLMCallRecord]) -> None:
         if not calls:
             return
-        now = self._now()
-        rows = [
-            {**call.__dict__, "created_at": call.created_at or now} for call in calls
-        ]
         try:
             with self._write() as conn:
-                conn.execute(insert(llm_calls), rows)
+                conn.execute(insert(llm_calls), _call_rows(calls, self._now()))
         except IntegrityError as exc:
             for run_id in dict.fromkeys(call.run_id for call in calls):
                 if not self._exists(run_id):
@@ -437,6 +437,10 @@ class SqlRunStore:
 
 
 _BAD_CURSOR = "invalid cursor {cursor!r}: pass back the cursor of the previous page unchanged"
+
+
+def _call_rows(calls: Sequence[LLMCallRecord], now: datetime) -> list[dict[str, Any]]:
+    return [{**call.__dict__, "created_at": call.created_at or now} for call in calls]
 
 
 def encode_cursor(created_at: datetime, run_id: str) -> str:

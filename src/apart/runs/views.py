@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from apart.runs.records import CheckpointRecord, RunRecord
-from apart.runs.status import RESUMABLE
+from apart.runs.status import RESUMABLE, RunStatus
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -78,3 +78,19 @@ def resumed(run: RunRecord, message: str) -> dict[str, Any]:
 def step_view(checkpoint: CheckpointRecord) -> dict[str, Any]:
     """One step of the trajectory (``GET /runs/{id}/steps``)."""
     return dict(checkpoint.data.get("snapshot", {}))
+
+
+def stop_requested(run: RunRecord, message: str) -> dict[str, Any]:
+    """``stopped`` when the run ended at once, ``stop_requested`` while a process stops it."""
+    status = "stopped" if run.status == RunStatus.STOPPED else "stop_requested"
+    return {"run_id": run.id, "status": status, "message": message,
+            "run_status": str(run.status)}
+
+
+def deleted(run_id: str, message: str) -> dict[str, Any]:
+    return {"run_id": run_id, "status": "deleted", "message": message}
+
+
+def step_list(run_id: str, checkpoints: list[CheckpointRecord]) -> dict[str, Any]:
+    """The saved steps of a run (``GET /runs/{id}/steps``), oldest first."""
+    return {"runId": run_id, "steps": [step_view(c) for c in checkpoints]}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -79,11 +78,12 @@ def _ignore(_: Any) -> None:
 
 
 def prompt_hash(request: LLMRequest) -> str:
-    body = json.dumps(
-        [request.system, [(m.role, m.content) for m in request.messages], request.model],
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
+    """Identifies a prompt: model, system prompt and messages (NUL-separated)."""
+    digest = hashlib.sha256(request.model.encode())
+    digest.update(b"\0" + request.system.encode())
+    for message in request.messages:
+        digest.update(b"\0" + message.role.encode() + b"\0" + message.content.encode())
+    return digest.hexdigest()[:32]
 
 
 class Simulation:
