@@ -21,6 +21,13 @@ STATUS_STYLE = {
 }
 
 
+STATUS_OF_EVENT = {
+    "simulation_started": "running", "simulation_paused": "paused",
+    "simulation_completed": "completed", "simulation_failed": "failed",
+    "simulation_stopped": "stopped", "simulation_interrupted": "interrupted",
+}
+
+
 def _short(text: str, width: int = 90) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -78,6 +85,24 @@ class Progress:
         line = describe_live(event, self.max_steps)
         if line is not None:
             self._add(line, plain=line if event.event_type == "step_completed" else None)
+
+    def on_envelope(self, envelope: dict[str, Any]) -> None:
+        """A stored event from a server's stream (remote mode)."""
+        kind, data = envelope["event_type"], envelope.get("data") or {}
+        status = STATUS_OF_EVENT.get(kind)
+        if status is not None:
+            self.status = status
+        if kind == "step_completed":
+            self.step = envelope["step"]
+            told = "; ".join(_short(e.get("description", ""), 50) for e in data.get("events", []))
+            line = f"step {self.step}/{self.max_steps} done" + (f" · {told}" if told else "")
+            self._add(line, plain=line)
+        elif kind == "agent_response_received":
+            self._add(f"step {envelope['step']} · {data.get('agent')}: "
+                      f"{_short(data.get('response', ''), 70)}", plain=None)
+        elif status is not None or kind in ("pause_requested", "simulation_resumed"):
+            line = event_line(envelope)
+            self._add(line, plain=line)
 
     def _add(self, line: str, plain: str | None) -> None:
         self.lines.append(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,7 @@ SNAPSHOT_KEYS = ("step", "global_vars", "agent_vars", "messages", "events", "rea
 
 def trajectory(store: RunStore, run_id: str) -> list[dict[str, Any]]:
     """Every saved step's snapshot, in order."""
-    return [
-        {k: c.data["snapshot"].get(k) for k in (*SNAPSHOT_KEYS, "clamps")}
-        for c in store.checkpoints(run_id)
-    ]
+    return [snapshot_of(c.data["snapshot"]) for c in store.checkpoints(run_id)]
 
 
 def state_document(store: RunStore, run_id: str) -> dict[str, Any]:
@@ -62,19 +60,34 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 
+def snapshot_of(step_view: dict[str, Any]) -> dict[str, Any]:
+    """A saved step as ``state.json`` lists it."""
+    return {k: step_view.get(k) for k in (*SNAPSHOT_KEYS, "clamps")}
+
+
 def export_run(store: RunStore, run_id: str, out_dir: Path) -> Path:
-    """Write the three files; returns the run's folder."""
-    document = state_document(store, run_id)
-    target = out_dir / run_id
+    """Write the three files from the store; returns the run's folder."""
+    return write_export(out_dir, state_document(store, run_id), _envelopes(store, run_id))
+
+
+def _envelopes(store: RunStore, run_id: str) -> Iterator[dict[str, Any]]:
+    after = 0
+    while batch := store.events(run_id, after_id=after, limit=1000):
+        for record in batch:
+            yield record.envelope()
+        after = batch[-1].id
+
+
+def write_export(out_dir: Path, document: dict[str, Any],
+                 envelopes: Iterable[dict[str, Any]]) -> Path:
+    """``state.json``, ``events.jsonl`` and ``variables.csv`` in ``out_dir/RUN_ID``."""
+    target = out_dir / document["run_id"]
     try:
         target.mkdir(parents=True, exist_ok=True)
         (target / "state.json").write_text(json.dumps(document, indent=2, ensure_ascii=False))
         with (target / "events.jsonl").open("w", encoding="utf-8") as fh:
-            after = 0
-            while batch := store.events(run_id, after_id=after, limit=1000):
-                for record in batch:
-                    fh.write(json.dumps(record.envelope(), ensure_ascii=False) + "\n")
-                after = batch[-1].id
+            for envelope in envelopes:
+                fh.write(json.dumps(envelope, ensure_ascii=False) + "\n")
         snapshots = document["snapshots"]
         with (target / "variables.csv").open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=["step", *_columns(snapshots)])
