@@ -308,6 +308,22 @@ def delete(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None
         _out().print(answer["message"])
 
 
+@app.command()
+def worker(
+    queues: Annotated[list[str] | None, typer.Argument(
+        help="Queues to listen to (default: simulations-high, simulations, simulations-low).")]
+    = None,
+    burst: Annotated[bool, typer.Option(help="Exit once the queues are empty.")] = False,
+    name: Annotated[str | None, typer.Option(help="Worker name (default: host.pid).")] = None,
+) -> None:
+    """Execute queued runs (server mode). SIGTERM hands the current run back to the queue."""
+    from apart.worker.queue import LISTEN_ORDER
+    from apart.worker.runner import run_worker
+
+    code = run_worker(Settings.load(), tuple(queues) if queues else LISTEN_ORDER, burst, name)
+    raise typer.Exit(code)
+
+
 def _exit_code_for(exc: BaseException) -> int:
     return 2 if isinstance(exc, InvalidRequest) else 1
 

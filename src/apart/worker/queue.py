@@ -35,3 +35,37 @@ def enqueue_run(redis: Any, run_id: str, priority: str = "normal") -> str:
                         description=f"advance run {run_id}", result_ttl=3600,
                         failure_ttl=7 * 24 * 3600)
     return str(job.id)
+
+
+def queued_run_ids(redis: Any) -> set[str]:
+    """Runs with a job waiting in one of the queues or taken by a worker.
+
+    Reads every job id of the three queues (and their in-flight lists and
+    started registries) and the run id each job carries: O(queued jobs)."""
+    from rq import Queue
+    from rq.intermediate_queue import IntermediateQueue
+    from rq.job import Job
+
+    job_ids: list[str] = []
+    for name in LISTEN_ORDER:
+        queue = Queue(name, connection=redis)
+        job_ids += queue.get_job_ids()
+        job_ids += IntermediateQueue(queue.key, redis).get_job_ids()
+        job_ids += queue.started_job_registry.get_job_ids(cleanup=False)
+    run_ids: set[str] = set()
+    for job in Job.fetch_many(list(dict.fromkeys(job_ids)), connection=redis):
+        run_id = _run_of(job)
+        if run_id is not None:
+            run_ids.add(run_id)
+    return run_ids
+
+
+def _run_of(job: Any) -> str | None:
+    if job is None:
+        return None
+    try:
+        if job.func_name != JOB_FUNCTION or not job.args:
+            return None
+        return str(job.args[0])
+    except Exception:  # a job this version cannot read is not one of ours
+        return None
