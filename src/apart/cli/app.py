@@ -309,6 +309,22 @@ def delete(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None
 
 
 @app.command()
+def server(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: $APART_HOST, "
+                                                  "127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: $APART_PORT, 8000).")] = None,
+) -> None:
+    """Serve the REST API with live events (same as `apart-server`)."""
+    import dataclasses
+
+    from apart.api.serve import serve
+
+    settings = Settings.load()
+    changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    serve(dataclasses.replace(settings, **changes))
+
+
+@app.command()
 def worker(
     queues: Annotated[list[str] | None, typer.Argument(
         help="Queues to listen to (default: simulations-high, simulations, simulations-low).")]

@@ -118,7 +118,8 @@ class Remote:
             if not follow and envelope["id"] >= detail["lastEventId"]:
                 return
             if follow and envelope["event_type"] in FINAL_EVENTS:
-                if self.detail(run_id)["status"] not in ACTIVE:
+                now = self.detail(run_id)
+                if now["status"] not in ACTIVE and envelope["id"] >= now["lastEventId"]:
                     return
 
     def _stream(self, run_id: str, after: int) -> Iterator[JsonObj]:
