@@ -93,13 +93,13 @@ class Local:
 
     def stop(self, run_id: str) -> JsonObj:
         run = lifecycle.request_stop(self.store, run_id, heartbeat_timeout=self.timeout)
-        return {"run_id": run_id, "status": str(run.status),
-                "message": f"run {run_id} is stopped" if run.status == RunStatus.STOPPED
-                else f"run {run_id} will stop now"}
+        stopped = run.status == RunStatus.STOPPED
+        return views.stop_requested(run, f"run {run_id} is stopped" if stopped
+                                    else f"run {run_id} will stop now")
 
     def delete(self, run_id: str) -> JsonObj:
         lifecycle.delete_run(self.store, run_id, heartbeat_timeout=self.timeout)
-        return {"run_id": run_id, "status": "deleted", "message": f"deleted run {run_id}"}
+        return views.deleted(run_id, f"deleted run {run_id}")
 
     def events(self, run_id: str, after: int, follow: bool) -> Iterator[JsonObj]:
         last = after
