@@ -348,7 +348,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning apart's errors into a message and exit code."""
     runner: Callable[..., Any] = typer.main.get_command(app)
     try:
-        runner.main(args=argv, prog_name="apart", standalone_mode=False)
+        result = runner.main(args=argv, prog_name="apart", standalone_mode=False)
+        if isinstance(result, int) and result:  # click returns an Exit's code here
+            sys.exit(result)
     except ApartError as exc:
         _print_error(exc.message)
         sys.exit(_exit_code_for(exc))
