@@ -211,3 +211,17 @@ def test_a_plain_postgresql_url_uses_the_psycopg_driver(pg_url: str) -> None:
             assert conn.execute(select(func.count()).select_from(schema_version)).scalar() >= 1
     finally:
         engine.dispose()
+
+
+def test_a_version_1_database_is_upgraded_with_the_events_time_index(store_url: str) -> None:
+    engine = open_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_events_timestamp_run_id_id"))
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(
+            version=1, description="runs, checkpoints, events, llm_calls",
+            applied_at=datetime.now(UTC)))
+    assert migrate(engine) == 2
+    assert versions(engine) == [1, 2]
+    names = {ix["name"] for ix in inspect(engine).get_indexes("events")}
+    assert "ix_events_timestamp_run_id_id" in names

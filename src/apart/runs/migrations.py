@@ -56,8 +56,16 @@ def _initial_schema(conn: Connection) -> None:
     tables.metadata.create_all(conn)
 
 
+def _index_events_by_time(conn: Connection) -> None:
+    for index in tables.events.indexes:
+        if index.name == "ix_events_timestamp_run_id_id":
+            index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "runs, checkpoints, events, llm_calls", _initial_schema),
+    Migration(2, "index events by (timestamp, run_id, id) for the all-runs stream",
+              _index_events_by_time),
 )
 
 _version_metadata = MetaData()

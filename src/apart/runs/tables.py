@@ -133,6 +133,8 @@ events = Table(
     Column("step", Integer),
     Column("timestamp", UTCDateTime, nullable=False),
     Column("data", JSON, nullable=False),
+    # the all-runs stream replays every run's events in this order (migration 2)
+    Index("ix_events_timestamp_run_id_id", "timestamp", "run_id", "id"),
 )
 
 llm_calls = Table(
