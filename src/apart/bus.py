@@ -4,7 +4,9 @@ Redis carries only what is already durable in the database: a lost message is
 never lost data. Event subscribers replay history from the store and use Redis
 for immediacy; workers poll the run record as a fallback for control requests.
 
-Channels:
+Redis pub/sub ignores database numbers, so every channel is scoped by the
+client's db (:func:`scoped`): deployments sharing one Redis server on different
+dbs never see each other's messages. Channels, before scoping:
 
 * ``apart:events:<run_id>`` and ``apart:events`` — one JSON event envelope
   (DESIGN §7) per message, published after the transaction that wrote it;
@@ -28,6 +30,12 @@ CONTROL = "apart:control"
 
 def events_channel(run_id: str) -> str:
     return f"{ALL_EVENTS}:{run_id}"
+
+
+def scoped(channel: str, client: Any) -> str:
+    """``channel`` for the Redis db that ``client`` (sync or asyncio) uses."""
+    db = client.connection_pool.connection_kwargs.get("db", 0)
+    return f"{channel}@{db}"
 
 
 def encode_event(record: EventRecord) -> str:
@@ -60,8 +68,8 @@ class EventPublisher:
         try:
             for record in records:
                 payload = encode_event(record)
-                self.redis.publish(events_channel(record.run_id), payload)
-                self.redis.publish(ALL_EVENTS, payload)
+                self.redis.publish(scoped(events_channel(record.run_id), self.redis), payload)
+                self.redis.publish(scoped(ALL_EVENTS, self.redis), payload)
         except Exception as exc:  # Redis unavailable: subscribers fall back to polling
             log.warning("could not publish %d events live: %s", len(records), exc)
 
@@ -69,6 +77,6 @@ class EventPublisher:
 def publish_control(redis: Publisher, run_id: str, action: str) -> None:
     """Tell workers now; the request is already stored on the run record."""
     try:
-        redis.publish(CONTROL, json.dumps({"run_id": run_id, "action": action}))
+        redis.publish(scoped(CONTROL, redis), json.dumps({"run_id": run_id, "action": action}))
     except Exception as exc:
         log.warning("could not publish %s for run %s: %s", action, run_id, exc)

@@ -21,7 +21,7 @@ import redis
 
 from apart.api.history import SqlAllRunsHistory
 from apart.api.sse import AllRunsFeed, RunFeed
-from apart.bus import events_channel
+from apart.bus import events_channel, scoped
 from apart.runs import events as ev
 from apart.runs.database import open_engine, sqlite_url
 from apart.runs.sqlstore import SqlRunStore
@@ -216,7 +216,7 @@ def test_a_client_that_disconnects_is_unsubscribed_and_forgotten(
     api: ApiServer, http: httpx.Client, redis_db: redis.Redis
 ) -> None:
     run_id = new_run(api.store)
-    channel = events_channel(run_id)
+    channel = scoped(events_channel(run_id), redis_db)
 
     def subscribers() -> int:
         return int(redis_db.pubsub_numsub(channel)[0][1])

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from apart.bus import CONTROL
+from apart.bus import CONTROL, scoped
 from apart.runs.liveness import this_process_owner
 from apart.runs.status import RunStatus
 from tests.helpers import execute, run_to_end, scenario_text, trajectory_of
@@ -53,7 +53,7 @@ class ControlListener:
     def __init__(self, redis_db: redis.Redis, run_id: str) -> None:
         self.run_id = run_id
         self.pubsub = redis_db.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe(CONTROL)
+        self.pubsub.subscribe(scoped(CONTROL, redis_db))
 
     def actions(self, wait: float = 1.0) -> list[str]:
         found: list[str] = []

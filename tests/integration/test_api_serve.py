@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from apart.api.serve import build_app, main
-from apart.bus import ALL_EVENTS
+from apart.bus import ALL_EVENTS, scoped
 from apart.config import Settings
 from tests.helpers import scenario_text
 from tests.integration.test_api_support import REDIS_URL, new_id, serving
@@ -41,7 +41,7 @@ def test_the_built_server_stores_runs_and_publishes_their_events(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", redis_url=REDIS_URL)
     listener = redis_db.pubsub(ignore_subscribe_messages=True)
-    listener.subscribe(ALL_EVENTS)
+    listener.subscribe(scoped(ALL_EVENTS, redis_db))
     try:
         with serving(build_app(settings)) as running, \
                 httpx.Client(base_url=running.url) as http:

@@ -17,7 +17,7 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import Engine, make_url
 
-from apart.bus import publish_control
+from apart.bus import CONTROL, publish_control, scoped
 from apart.config import Settings
 from apart.runs import lifecycle
 from apart.runs.database import open_engine
@@ -242,7 +242,8 @@ def test_the_control_listener_hears_requests_again_after_redis_restarts(
 
 
 def _control_subscribers(redis: redis_lib.Redis) -> int:
-    return int(dict(redis.pubsub_numsub("apart:control")).get(b"apart:control", 0))
+    channel = scoped(CONTROL, redis)
+    return int(dict(redis.pubsub_numsub(channel)).get(channel.encode(), 0))
 
 
 # -- workers that die or shut down ---------------------------------------------------

@@ -44,7 +44,7 @@ from starlette.types import Receive, Scope, Send
 
 from apart.api.context import ApiContext
 from apart.api.history import AllRunsHistory, Position
-from apart.bus import ALL_EVENTS, decode, events_channel
+from apart.bus import ALL_EVENTS, decode, events_channel, scoped
 from apart.runs.records import EventRecord, RunStore
 
 log = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class EventStream:
             return
         sub = self.redis.pubsub()
         try:
-            await sub.subscribe(self.feed.channel)
+            await sub.subscribe(scoped(self.feed.channel, self.redis))
             with anyio.fail_after(5):
                 while True:
                     message = await sub.get_message(timeout=1.0)

@@ -319,6 +319,7 @@ def server(
 
     from apart.api.serve import serve
 
+    _log_to_stderr()
     settings = Settings.load()
     changes = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     serve(dataclasses.replace(settings, **changes))
@@ -336,8 +337,17 @@ def worker(
     from apart.worker.queue import LISTEN_ORDER
     from apart.worker.runner import run_worker
 
+    _log_to_stderr()
     code = run_worker(Settings.load(), tuple(queues) if queues else LISTEN_ORDER, burst, name)
     raise typer.Exit(code)
+
+
+def _log_to_stderr() -> None:
+    """Long-running processes (server, worker) report what they do."""
+    import logging
+
+    logging.basicConfig(level=os.environ.get("APART_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _exit_code_for(exc: BaseException) -> int:

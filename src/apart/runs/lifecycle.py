@@ -160,6 +160,11 @@ def request_pause(
             pause_request="force" if force else "graceful", events=[requested],
         )
     if run.status == S.PAUSING:
+        if at_step is not None:
+            raise InvalidRequest(
+                f"run '{run_id}' is already pausing at the end of step "
+                f"{(run.current_step or -1) + 1}; resume it first to pause later instead"
+            )
         if force and run.pause_request != "force":
             return store.update_run(run_id, expected=[S.PAUSING], action="pause",
                                     pause_request="force", events=[requested])
@@ -188,7 +193,7 @@ def request_resume(store: RunStore, run_id: str, *, heartbeat_timeout: float = 1
         )
     if run.status in RESUMABLE:
         return store.transition(
-            run_id, S.PENDING, expected=RESUMABLE, action="resume",
+            run_id, S.PENDING, expected=RESUMABLE, action="resume", recoveries=0,
             events=[ev.event("simulation_resumed", run.current_step,
                              from_step=run.current_step, previous_status=run.status)],
         )

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from apart.bus import CONTROL, decode
+from apart.bus import CONTROL, decode, scoped
 
 if TYPE_CHECKING:
     from redis import Redis
@@ -74,7 +74,7 @@ class ControlListener:
     def _listen(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            pubsub.subscribe(CONTROL)
+            pubsub.subscribe(scoped(CONTROL, self.redis))
             if self._failures:
                 log.info("run %s: control channel back", self.run_id)
             self._session_ok = True
