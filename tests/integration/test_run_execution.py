@@ -230,3 +230,29 @@ def test_a_run_whose_provider_is_missing_here_fails_with_the_reason(
     assert final.status == RunStatus.FAILED
     assert "gemini" in (final.error or "")
     assert [e.event_type for e in sqlite_store.events("g")][-1] == "simulation_failed"
+
+
+def test_an_agents_think_block_is_kept_in_the_record_but_not_in_its_answer(
+    sqlite_store: SqlRunStore,
+) -> None:
+    from apart.llm.base import Completion, LLMRequest
+    from apart.llm.scripted import ScriptedProvider
+
+    class Thinker:
+        name = "scripted"
+
+        async def complete(self, request: LLMRequest) -> Completion:
+            done = await ScriptedProvider().complete(request)
+            if request.context.role == "agent":
+                return Completion(text="<think>weigh the options</think>" + done.text,
+                                  model=done.model)
+            return done
+
+    submit(sqlite_store, scenario_text(steps=1, agents=1), "think")
+    executor = RunExecutor(sqlite_store, "think", lambda cfg, o: Thinker(), options=FAST)
+    assert asyncio.run(executor.execute("test-host:1:1")).status == RunStatus.COMPLETED
+    answers = [m["content"] for m in trajectory_of(sqlite_store, "think")[1]["messages"]
+               if m["from"] == "Aster"]
+    assert answers and "think" not in answers[0]
+    raw = [c.response_text for c in sqlite_store.llm_calls("think") if c.role_name == "Aster"]
+    assert raw[0].startswith("<think>weigh the options</think>")

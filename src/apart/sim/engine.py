@@ -18,7 +18,7 @@ from apart.errors import ProviderError, SimulatorContractError
 from apart.llm.base import CallContext, Completion, LLMRequest, Message, Provider, Role
 from apart.scenario.schema import AgentConfig, LLMConfig, Scenario
 from apart.sim import prompts
-from apart.sim.contract import SimulatorTurn, extract_json, validate_turn
+from apart.sim.contract import SimulatorTurn, extract_json, strip_thinking, validate_turn
 from apart.sim.state import HistoryEntry, StepSnapshot, Usage, WorldState
 from apart.sim.world import Clamp, apply_turn, clamp_feedback
 
@@ -174,7 +174,9 @@ class Simulation:
             )
             try:
                 completion = await self._call(provider, request, agent.llm)
-                return completion.text.strip(), completion
+                # reasoning models think aloud: the answer is what follows (the raw
+                # text stays in the call record)
+                return strip_thinking(completion.text).strip(), completion
             except ProviderError as exc:
                 last_error = exc
                 if not exc.retryable:
