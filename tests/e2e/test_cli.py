@@ -191,3 +191,13 @@ def test_a_scenario_naming_a_real_vendor_dry_runs_with_the_scripted_provider(
     assert ok.returncode == 0, ok.stderr
     modules = apart(workdir, "validate", str(SHARED / "taiwan_strait_blockade.yaml"))
     assert modules.returncode == 1 and "modules are not supported yet" in modules.stderr
+
+
+def test_replay_reproduces_a_run_offline(workdir: Path) -> None:
+    assert apart(workdir, "run", "s.yaml", "-n", "orig").returncode == 0
+    replayed = apart(workdir, "replay", "orig", "-n", "again")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "no provider is called" in replayed.stdout
+    assert exported(workdir, "again") == exported(workdir, "orig")
+    missing = apart(workdir, "replay", "nope")
+    assert missing.returncode == 1 and "no run with id 'nope'" in missing.stderr

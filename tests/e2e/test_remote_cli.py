@@ -130,6 +130,9 @@ def test_a_run_through_the_server_matches_the_same_run_played_locally(cluster: C
     assert _json(cluster.cli("show", "same", "--json"))["status"] == "completed"
     assert "same" in [r["runId"] for r in _json(cluster.cli("list", "--json"))["runs"]]
     assert _snapshots(cluster, "same") == _snapshots(cluster, "same", local=True)
+    replayed = cluster.cli("replay", "same", "-n", "same-again")
+    assert replayed.returncode == 0, replayed.stderr
+    assert _snapshots(cluster, "same-again") == _snapshots(cluster, "same", local=True)
     events = (cluster.root / "out" / "same" / "events.jsonl").read_text().splitlines()
     assert [json.loads(e)["id"] for e in events] == list(range(1, len(events) + 1))
 

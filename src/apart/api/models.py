@@ -39,6 +39,13 @@ class Budget(_Request):
     usd: float | None = Field(None, ge=0, allow_inf_nan=False, description="cost in US dollars")
 
 
+class ReplayCreate(_Request):
+    """Replay a recorded run as a new run (no provider is called)."""
+
+    run_id: str | None = Field(None, pattern=f"^{RUN_ID_PATTERN.pattern}$",
+                               description="id of the new run (default: generated)")
+
+
 class RunCreate(_Request):
     """Start a run: give the scenario as YAML text or as a file in the scenarios directory."""
 

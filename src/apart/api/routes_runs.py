@@ -25,6 +25,7 @@ from apart.api.models import (
     Deleted,
     ErrorBody,
     PauseRequested,
+    ReplayCreate,
     Resumed,
     RunCreate,
     RunDetail,
@@ -226,6 +227,23 @@ def _queue_resumed(ctx: ApiContext, record: RunRecord) -> str:
         return (f"run {record.id} resumes from {step}, but the queue is unreachable now "
                 f"({exc}); it stays pending and the workers queue it again once Redis is back")
     return f"run {record.id} resumes from {step} (queued, {record.priority} priority)"
+
+
+@router.post("/runs/{run_id}/replay", status_code=201, response_model=RunStarted,
+             responses=_errors(400, 404, 409))
+def replay_run(run_id: RunId, ctx: Ctx, body: ReplayCreate | None = None) -> dict[str, Any]:
+    """A new run that plays this run's recorded calls back (no provider call, zero
+    cost) and reproduces its trajectory; queued like any run."""
+    record = lifecycle.submit_replay(ctx.store, run_id, body.run_id if body else None)
+    try:
+        enqueue_run(ctx.redis_sync, record.id, record.priority)
+    except (RedisError, OSError) as exc:
+        ctx.store.delete_run(record.id)
+        raise ApiError(503, "queue_unavailable",
+                       f"the replay of '{run_id}' was not started: the queue is unreachable "
+                       f"({exc}); nothing was created, try again once Redis is back") from exc
+    return views.started(record, f"run {record.id} replays run {run_id} "
+                                 f"({record.max_steps} steps, no provider is called)")
 
 
 @router.post("/runs/{run_id}/stop", response_model=StopRequested, responses=_errors(404, 409))

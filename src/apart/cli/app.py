@@ -309,6 +309,25 @@ def delete(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None
 
 
 @app.command()
+def replay(
+    run_id: RunIdArg,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Id of the new run.")] = None,
+    follow: Annotated[bool, typer.Option("--follow/--detach",
+                                         help="Show progress here, or run in the background.")]
+    = True,
+    api_url: ApiUrlOpt = None,
+) -> None:
+    """Re-run a recorded run offline: its calls are played back, no provider is called."""
+    backend = _backend(api_url)
+    started = backend.replay(run_id, name)
+    _out().print(started["message"])
+    if not follow:
+        _out().print(backend.detach(started["run_id"]))
+        return
+    _follow(backend, started["run_id"], "start")
+
+
+@app.command()
 def server(
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: $APART_HOST, "
                                                   "127.0.0.1).")] = None,

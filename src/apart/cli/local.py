@@ -67,6 +67,11 @@ class Local:
         return views.started(run, f"run {run.id} created: {run.scenario_name}, "
                                   f"{run.max_steps} steps, seed {run.seed}")
 
+    def replay(self, run_id: str, new_id: str | None) -> JsonObj:
+        run = lifecycle.submit_replay(self.store, run_id, new_id)
+        return views.started(run, f"run {run.id} replays run {run_id}'s recorded calls "
+                                  f"({run.max_steps} steps, no provider is called)")
+
     def detail(self, run_id: str) -> JsonObj:
         run = lifecycle.get_run(self.store, run_id, heartbeat_timeout=self.timeout)
         return views.run_detail(run, self.store.latest_checkpoint(run_id))

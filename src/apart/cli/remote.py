@@ -85,6 +85,10 @@ class Remote:
         return self._call("POST", "/api/v1/runs",
                           json={k: v for k, v in body.items() if v is not None})
 
+    def replay(self, run_id: str, new_id: str | None) -> JsonObj:
+        body = {"run_id": new_id} if new_id else {}
+        return self._call("POST", f"/api/v1/runs/{run_id}/replay", json=body)
+
     def detail(self, run_id: str) -> JsonObj:
         return self._call("GET", f"/api/v1/runs/{run_id}")
 

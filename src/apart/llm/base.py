@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -45,6 +46,14 @@ class LLMRequest:
     max_tokens: int | None = None
     hints: dict[str, Any] = field(default_factory=dict)
 
+    def prompt_hash(self) -> str:
+        """Identifies the prompt: model, system prompt and messages (NUL-separated)."""
+        digest = hashlib.sha256(self.model.encode())
+        digest.update(b"\0" + self.system.encode())
+        for message in self.messages:
+            digest.update(b"\0" + message.role.encode() + b"\0" + message.content.encode())
+        return digest.hexdigest()[:32]
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -54,6 +63,8 @@ class Completion:
     output_tokens: int = 0
     latency_ms: float = 0.0
     cost_usd: float = 0.0
+    #: played back from an earlier recording: not called (or paid) again
+    reused: bool = False
 
 
 @runtime_checkable

@@ -26,6 +26,7 @@ from apart.errors import (
     SimulatorContractError,
 )
 from apart.llm.base import Provider
+from apart.llm.recorded import Recording, Reusing
 from apart.runs import events as ev
 from apart.runs.lifecycle import run_scenario
 from apart.runs.records import LLMCallRecord, NewEvent, RunRecord, RunStore
@@ -65,11 +66,13 @@ class _Progress:
     call_events: list[NewEvent] = field(default_factory=list)
 
     def add_call(self, call: CallRecord) -> None:
-        self.calls.append(call)
+        if not call.reused:  # a reused call is already recorded
+            self.calls.append(call)
         self.call_events.append(ev.event(
             "llm_call", call.step, role=call.role_name, attempt=call.attempt, model=call.model,
             input_tokens=call.input_tokens, output_tokens=call.output_tokens,
             cost_usd=call.cost_usd, latency_ms=round(call.latency_ms, 3), error=call.error,
+            reused=call.reused,
         ))
 
 
@@ -145,11 +148,11 @@ class RunExecutor:
 
     async def _play(self, run: RunRecord) -> RunRecord:
         scenario = run_scenario(run)
-        roles = build_roles(scenario, lambda cfg: self.resolve(cfg, run.provider_override))
-        sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
-                         on_call=self._progress.add_call, on_event=self.on_event)
         latest = self.store.latest_checkpoint(run.id)
         self._progress.state = Checkpoint.from_data(latest.data).state if latest else None
+        roles = build_roles(scenario, self._resolver_for(run, latest.step if latest else -1))
+        sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
+                         on_call=self._progress.add_call, on_event=self.on_event)
         while True:
             state = self._progress.state
             if state is not None and state.step >= run.max_steps:
@@ -167,6 +170,28 @@ class RunExecutor:
             decision = self._record(run, outcome)
             if decision is not None:
                 return decision
+
+    def _resolver_for(self, run: RunRecord, saved_step: int) -> Callable[[LLMConfig], Provider]:
+        """Live providers; a replay plays another run's calls back; a run taken up again
+        after a discarded step reuses the calls that step already made (paid once)."""
+        source = run.options.get("replay_of")
+        if source:
+            recording = Recording.of(self.store.llm_calls(source))
+            return lambda cfg: Reusing(recording, None, "replay")
+
+        def live(cfg: LLMConfig) -> Provider:
+            return self.resolve(cfg, run.provider_override)
+        if run.epoch <= 1:
+            return live
+        earlier = Recording.of(c for c in self.store.llm_calls(run.id) if c.step > saved_step)
+        if not earlier:
+            return live
+
+        def reusing(cfg: LLMConfig) -> Provider:
+            provider = live(cfg)
+            return Reusing(earlier, provider, provider.name)
+
+        return reusing
 
     async def _interruptible(self, step: Any) -> StepOutcome:
         assert self._interrupt is not None
@@ -241,7 +266,8 @@ class RunExecutor:
             self.store.record_llm_calls([self._call_record(c) for c in calls])
 
     def _call_record(self, call: CallRecord) -> LLMCallRecord:
-        return LLMCallRecord(run_id=self.run_id, epoch=self.epoch, **call.__dict__)
+        fields = {k: v for k, v in call.__dict__.items() if k != "reused"}
+        return LLMCallRecord(run_id=self.run_id, epoch=self.epoch, **fields)
 
     def _abandon(self, kind: str) -> RunRecord:
         """Force pause, stop or lost lease: the partial step is discarded."""

@@ -100,6 +100,29 @@ def submit_run(
     return store.create_run(new)
 
 
+def submit_replay(store: RunStore, source_id: str, run_id: str | None = None) -> RunRecord:
+    """A new run that plays ``source_id``'s recorded calls back: no provider is called,
+    and the trajectory is the source's."""
+    source = store.get_run(source_id)
+    if not source.current_step or not store.llm_calls(source_id):
+        raise InvalidRequest(f"run '{source_id}' has no saved steps with recorded LLM calls "
+                             "to replay")
+    if run_id is not None and not RUN_ID_PATTERN.fullmatch(run_id):
+        check_submission(Submission(scenario_text="", run_id=run_id))
+    new = NewRun(
+        id=run_id or new_run_id(f"{source_id}-replay"),
+        scenario_name=source.scenario_name,
+        scenario_text=source.scenario_text,
+        seed=source.seed,
+        max_steps=source.current_step,  # as far as the recording goes
+        agent_names=list(source.agent_names),
+        save_frequency=source.save_frequency,
+        priority=source.priority,
+        options={"replay_of": source_id},
+    )
+    return store.create_run(new)
+
+
 def run_scenario(run: RunRecord) -> Scenario:
     """The scenario of a run, with the run's own step count."""
     from apart.scenario.loader import load_scenario_text

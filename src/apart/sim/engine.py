@@ -8,7 +8,6 @@ pausing and recovery belong to :mod:`apart.runs.executor`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,8 @@ class CallRecord:
     latency_ms: float
     cost_usd: float
     error: str | None = None
+    #: answered from a recording (replay, or a rerun of a discarded step): not paid again
+    reused: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,6 @@ EventSink = Callable[[LiveEvent], None]
 
 def _ignore(_: Any) -> None:
     return None
-
-
-def prompt_hash(request: LLMRequest) -> str:
-    """Identifies a prompt: model, system prompt and messages (NUL-separated)."""
-    digest = hashlib.sha256(request.model.encode())
-    digest.update(b"\0" + request.system.encode())
-    for message in request.messages:
-        digest.update(b"\0" + message.role.encode() + b"\0" + message.content.encode())
-    return digest.hexdigest()[:32]
 
 
 class Simulation:
@@ -246,10 +238,10 @@ class Simulation:
             raise
         self.on_call(CallRecord(
             step=ctx.step, role_name=ctx.role_name, attempt=ctx.attempt,
-            provider=provider.name, model=completion.model, prompt_hash=prompt_hash(request),
+            provider=provider.name, model=completion.model, prompt_hash=request.prompt_hash(),
             response_text=completion.text, input_tokens=completion.input_tokens,
             output_tokens=completion.output_tokens, latency_ms=completion.latency_ms,
-            cost_usd=completion.cost_usd,
+            cost_usd=completion.cost_usd, reused=completion.reused,
         ))
         return completion
 
@@ -259,7 +251,7 @@ class Simulation:
         ctx = request.context
         self.on_call(CallRecord(
             step=ctx.step, role_name=ctx.role_name, attempt=ctx.attempt,
-            provider=provider.name, model=request.model, prompt_hash=prompt_hash(request),
+            provider=provider.name, model=request.model, prompt_hash=request.prompt_hash(),
             response_text="", input_tokens=0, output_tokens=0,
             latency_ms=(time.perf_counter() - started) * 1000, cost_usd=0.0, error=error,
         ))
