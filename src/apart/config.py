@@ -47,6 +47,8 @@ class Settings:
     scripted_latency_ms: int = 0
     #: how many times a run whose worker died is re-queued automatically
     max_recoveries: int = 3
+    #: JSON/YAML file overriding the shipped price table (USD per million tokens)
+    prices_file: Path | None = None
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None,

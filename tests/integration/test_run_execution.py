@@ -256,3 +256,32 @@ def test_an_agents_think_block_is_kept_in_the_record_but_not_in_its_answer(
     assert answers and "think" not in answers[0]
     raw = [c.response_text for c in sqlite_store.llm_calls("think") if c.role_name == "Aster"]
     assert raw[0].startswith("<think>weigh the options</think>")
+
+
+def test_usage_and_cost_are_counted_per_call_step_role_and_run(
+    sqlite_store: SqlRunStore,
+) -> None:
+    from apart.llm.base import Completion, LLMRequest
+    from apart.llm.scripted import ScriptedProvider
+
+    class PricedVendor:
+        name = "openai"
+
+        async def complete(self, request: LLMRequest) -> Completion:
+            done = await ScriptedProvider().complete(request)
+            return Completion(text=done.text, model="gpt-4o", input_tokens=1000,
+                              output_tokens=100)
+
+    submit(sqlite_store, scenario_text(steps=2, agents=1), "paid")
+    executor = RunExecutor(sqlite_store, "paid", lambda cfg, o: PricedVendor(), options=FAST)
+    run = asyncio.run(executor.execute("test-host:1:1"))
+    per_call = (1000 * 2.5 + 100 * 10.0) / 1e6
+    calls = sqlite_store.llm_calls("paid")
+    assert [round(c.cost_usd, 10) for c in calls] == [round(per_call, 10)] * len(calls)
+    assert run.usage["calls"] == len(calls) == 5  # step 0: 1; steps 1-2: 1 agent + simulator
+    assert run.usage["cost_usd"] == pytest.approx(per_call * 5)
+    assert run.usage["by_role"]["Aster"]["calls"] == 2
+    steps = [e.data["usage"] for e in sqlite_store.events("paid")
+             if e.event_type == "step_completed"]
+    assert [s["calls"] for s in steps] == [1, 2, 2]
+    assert sum(s["cost_usd"] for s in steps) == pytest.approx(per_call * 5)

@@ -146,12 +146,13 @@ class Local:
 
     async def _execute(self, run_id: str, on_event: Callable[[LiveEvent], None],
                        on_notice: Callable[[str], None]) -> RunRecord:
+        from apart.llm.pricing import Pricing
         from apart.runs.executor import ExecutorOptions, RunExecutor
 
         options = ExecutorOptions(heartbeat_interval=self.settings.heartbeat_interval,
                                   poll_interval=self.settings.control_poll_interval)
         executor = RunExecutor(self.store, run_id, self.resolve, options=options,
-                               on_event=on_event)
+                               on_event=on_event, pricing=Pricing.load(self.settings.prices_file))
         presses = 0
 
         def interrupt(force: bool) -> None:

@@ -56,14 +56,26 @@ _WORD_HINTS = {
 
 
 class ExpressionError(ValueError):
-    """A rule that cannot be parsed or checked; ``column`` is 1-based (0: the whole rule)."""
+    """A rule that cannot be parsed (``syntax``) or does not fit the scenario's variables.
 
-    def __init__(self, message: str, column: int = 0, hint: str = "") -> None:
-        where = f" at column {column}" if column else ""
-        super().__init__(f"{message}{where}")
+    ``column`` is 1-based (0: the rule as a whole); ``hint`` says how to fix it.
+    ``str()`` reads ``syntax error at column 9: expected a value, found 'and'`` or,
+    for a rule that parses, just the problem (``unknown variable 'tension2' ...``).
+    """
+
+    def __init__(self, message: str, column: int = 0, hint: str = "", *,
+                 syntax: bool = True) -> None:
         self.message = message
         self.column = column
         self.hint = hint
+        self.syntax = syntax
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        if not self.syntax:
+            return self.message
+        where = f" at column {self.column}" if self.column else ""
+        return f"syntax error{where}: {self.message}"
 
 
 # ------------------------------------------------------------------- tokens

@@ -42,7 +42,7 @@ def event(event_type: str, step: int | None = None, **data: Any) -> NewEvent:
 
 
 def step_events(snapshot: StepSnapshot, answers: dict[str, str],
-                told: dict[str, str]) -> list[NewEvent]:
+                told: dict[str, str], usage: dict[str, Any] | None = None) -> list[NewEvent]:
     """The durable record of one step, written with its checkpoint.
 
     ``told`` is what each agent received at the start of the step.
@@ -61,5 +61,6 @@ def step_events(snapshot: StepSnapshot, answers: dict[str, str],
         agent_vars=snapshot.agent_vars,
         events=snapshot.events,
         reasoning=snapshot.reasoning,
+        usage=usage or {},
     ))
     return out

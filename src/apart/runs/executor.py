@@ -26,6 +26,7 @@ from apart.errors import (
     SimulatorContractError,
 )
 from apart.llm.base import Provider
+from apart.llm.pricing import Pricing
 from apart.llm.recorded import Recording, Reusing
 from apart.runs import events as ev
 from apart.runs.lifecycle import run_scenario
@@ -33,7 +34,7 @@ from apart.runs.records import LLMCallRecord, NewEvent, RunRecord, RunStore
 from apart.runs.status import ACTIVE, PauseReason, RunStatus
 from apart.scenario.schema import LLMConfig
 from apart.sim.engine import CallRecord, LiveEvent, Simulation, StepOutcome, build_roles
-from apart.sim.state import Checkpoint, WorldState
+from apart.sim.state import Checkpoint, Usage, WorldState
 
 log = logging.getLogger(__name__)
 S = RunStatus
@@ -85,8 +86,10 @@ class RunExecutor:
         *,
         options: ExecutorOptions | None = None,
         on_event: Callable[[LiveEvent], None] | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         self.store = store
+        self.pricing = pricing or Pricing.shipped()
         self.run_id = run_id
         self.resolve = resolve
         self.options = options or ExecutorOptions()
@@ -152,7 +155,8 @@ class RunExecutor:
         self._progress.state = Checkpoint.from_data(latest.data).state if latest else None
         roles = build_roles(scenario, self._resolver_for(run, latest.step if latest else -1))
         sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
-                         on_call=self._progress.add_call, on_event=self.on_event)
+                         on_call=self._progress.add_call, on_event=self.on_event,
+                         pricing=self.pricing)
         while True:
             state = self._progress.state
             if state is not None and state.step >= run.max_steps:
@@ -211,7 +215,9 @@ class RunExecutor:
         """Keep the step (saving it when due) and decide whether to go on."""
         progress = self._progress
         told = progress.state.pending_messages if progress.state else {}
-        progress.events += ev.step_events(outcome.snapshot, outcome.answers, told)
+        before = progress.state.usage if progress.state else None
+        progress.events += ev.step_events(outcome.snapshot, outcome.answers, told,
+                                          step_usage(before, outcome.state.usage))
         progress.events += progress.call_events
         progress.call_events = []
         progress.state = outcome.state
@@ -344,6 +350,17 @@ class RunExecutor:
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
             except TimeoutError:
                 pass
+
+
+def step_usage(before: Usage | None, after: Usage) -> dict[str, Any]:
+    """Tokens and cost of one step (the difference of the running totals)."""
+    start = before or Usage()
+    return {
+        "input_tokens": after.input_tokens - start.input_tokens,
+        "output_tokens": after.output_tokens - start.output_tokens,
+        "cost_usd": round(after.cost_usd - start.cost_usd, 10),
+        "calls": after.calls - start.calls,
+    }
 
 
 def _wants_to_stop(control: RunRecord, step: int) -> bool:

@@ -8,6 +8,7 @@ pausing and recovery belong to :mod:`apart.runs.executor`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from apart.errors import ProviderError, SimulatorContractError
 from apart.llm.base import CallContext, Completion, LLMRequest, Message, Provider, Role
+from apart.llm.pricing import Pricing
 from apart.scenario.schema import AgentConfig, LLMConfig, Scenario
 from apart.sim import prompts
 from apart.sim.contract import SimulatorTurn, extract_json, strip_thinking, validate_turn
@@ -90,8 +92,10 @@ class Simulation:
         roles: Roles,
         on_call: CallSink = _ignore,
         on_event: EventSink = _ignore,
+        pricing: Pricing | None = None,
     ) -> None:
         self.scenario = scenario
+        self.pricing = pricing
         self.run_id = run_id
         self.seed = seed
         self.roles = roles
@@ -139,7 +143,7 @@ class Simulation:
         for name, (text, completion) in zip(names, results, strict=True):
             answers[name] = text
             if completion is not None:
-                usage = usage.plus(completion.input_tokens, completion.output_tokens,
+                usage = usage.plus(name, completion.input_tokens, completion.output_tokens,
                                    completion.cost_usd)
             self.on_event(LiveEvent("agent_response_received", step,
                                     {"agent": name, "response": text}))
@@ -203,8 +207,8 @@ class Simulation:
                 hints=prompts.simulator_hints(self.scenario, state, step, answers, feedback),
             )
             completion = await self._call(provider, request, engine)
-            usage = usage.plus(completion.input_tokens, completion.output_tokens,
-                               completion.cost_usd)
+            usage = usage.plus("simulator", completion.input_tokens,
+                               completion.output_tokens, completion.cost_usd)
             try:
                 return validate_turn(extract_json(completion.text), self.scenario), usage
             except SimulatorContractError as exc:
@@ -236,6 +240,7 @@ class Simulation:
         except ProviderError as exc:
             self._report_failure(request, provider, started, exc.message)
             raise
+        completion = self._priced(provider, request, completion)
         self.on_call(CallRecord(
             step=ctx.step, role_name=ctx.role_name, attempt=ctx.attempt,
             provider=provider.name, model=completion.model, prompt_hash=request.prompt_hash(),
@@ -244,6 +249,14 @@ class Simulation:
             cost_usd=completion.cost_usd, reused=completion.reused,
         ))
         return completion
+
+    def _priced(self, provider: Provider, request: LLMRequest, done: Completion) -> Completion:
+        """The call's cost from the price table, unless the provider gave one."""
+        if done.reused or done.cost_usd or self.pricing is None:
+            return done
+        cost = self.pricing.cost(provider.name, done.model or request.model, done.input_tokens,
+                                 done.output_tokens)
+        return dataclasses.replace(done, cost_usd=round(cost, 10)) if cost else done
 
     def _report_failure(
         self, request: LLMRequest, provider: Provider, started: float, error: str

@@ -29,18 +29,32 @@ class HistoryEntry(BaseModel):
     clamps: list[dict[str, Any]] = Field(default_factory=list)
 
 
-class Usage(BaseModel):
+class RoleUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
     calls: int = 0
 
-    def plus(self, input_tokens: int, output_tokens: int, cost_usd: float) -> Usage:
+
+class Usage(RoleUsage):
+    """Totals of the calls the trajectory used, and the same per role (agent name or
+    ``simulator``)."""
+
+    by_role: dict[str, RoleUsage] = Field(default_factory=dict)
+
+    def plus(self, role: str, input_tokens: int, output_tokens: int, cost_usd: float) -> Usage:
+        mine = self.by_role.get(role, RoleUsage())
         return Usage(
             input_tokens=self.input_tokens + input_tokens,
             output_tokens=self.output_tokens + output_tokens,
             cost_usd=round(self.cost_usd + cost_usd, 10),
             calls=self.calls + 1,
+            by_role={**self.by_role, role: RoleUsage(
+                input_tokens=mine.input_tokens + input_tokens,
+                output_tokens=mine.output_tokens + output_tokens,
+                cost_usd=round(mine.cost_usd + cost_usd, 10),
+                calls=mine.calls + 1,
+            )},
         )
 
 

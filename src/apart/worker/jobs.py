@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from apart.config import Settings
 from apart.errors import InvalidTransition, LeaseLost, RunNotFound
+from apart.llm.pricing import Pricing
 from apart.runs import lifecycle
 from apart.runs.executor import ExecutorOptions, RunExecutor
 from apart.runs.liveness import this_process_owner
@@ -107,7 +108,8 @@ def advance(
         return Advanced(run_id, run, executed=False, handed_back=True)
     options = ExecutorOptions(heartbeat_interval=settings.heartbeat_interval,
                               poll_interval=settings.control_poll_interval)
-    executor = RunExecutor(store, run_id, _resolver(settings), options=options)
+    executor = RunExecutor(store, run_id, _resolver(settings), options=options,
+                           pricing=Pricing.load(settings.prices_file))
     try:
         final = asyncio.run(_execute(executor, owner, redis, slot))
     except InvalidTransition as exc:  # claimed elsewhere, or paused or stopped meanwhile
