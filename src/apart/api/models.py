@@ -33,10 +33,16 @@ class _Response(BaseModel):
 
 
 class Budget(_Request):
-    """Limits of a run's spending (stored with the run; enforcement comes later)."""
+    """Limits of a run's spending: it pauses (reason ``budget``) before going past them."""
 
     tokens: int | None = Field(None, ge=0, le=MAX_INT64, description="input + output tokens")
     usd: float | None = Field(None, ge=0, allow_inf_nan=False, description="cost in US dollars")
+
+
+class ResumeBody(_Request):
+    """Optional: raise the run's budget as it resumes."""
+
+    budget: Budget | None = None
 
 
 class ReplayCreate(_Request):

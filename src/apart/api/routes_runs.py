@@ -26,6 +26,7 @@ from apart.api.models import (
     ErrorBody,
     PauseRequested,
     ReplayCreate,
+    ResumeBody,
     Resumed,
     RunCreate,
     RunDetail,
@@ -82,10 +83,6 @@ def create_run(body: RunCreate, ctx: Ctx) -> dict[str, Any]:
     (Redis) is unreachable, and then no run was created."""
     sub = _submission(body, ctx.settings)
     record = lifecycle.submit_run(ctx.store, sub, _resolver(ctx.settings, body.provider))
-    if body.budget is not None:
-        budget = body.budget.model_dump(exclude_none=True)
-        record = ctx.store.update_run(record.id, expected=[RunStatus.PENDING],
-                                      action="set the budget of", options={"budget": budget})
     try:
         enqueue_run(ctx.redis_sync, record.id, record.priority)
     except (RedisError, OSError) as exc:
@@ -112,6 +109,7 @@ def _submission(body: RunCreate, settings: Settings) -> lifecycle.Submission:
         seed=body.seed, max_steps=body.max_steps, save_frequency=body.save_frequency,
         priority=body.priority, provider_override=body.provider,
         pause_at_step=body.pause_at_step,
+        budget=body.budget.model_dump(exclude_none=True) if body.budget else None,
     )
 
 
@@ -204,13 +202,17 @@ def _pause_message(record: RunRecord, force: bool, at_step: int | None) -> str:
 
 
 @router.post("/runs/{run_id}/resume", response_model=Resumed, responses=_errors(404, 409))
-def resume_run(run_id: RunId, ctx: Ctx) -> dict[str, Any]:
+def resume_run(run_id: RunId, ctx: Ctx, body: ResumeBody | None = None) -> dict[str, Any]:
     """Continue a paused, interrupted or failed run from its last saved step (queued
-    again), or cancel a pause the run has not taken yet.
+    again), or cancel a pause the run has not taken yet. ``budget`` raises the run's
+    budget (a run paused with reason ``budget`` needs it to go on).
 
     409 when the run is not resumable; the detail names its status."""
+    budget = body.budget if body is not None and body.budget is not None else None
     record = lifecycle.request_resume(ctx.store, run_id,
-                                      heartbeat_timeout=ctx.settings.heartbeat_timeout)
+                                      heartbeat_timeout=ctx.settings.heartbeat_timeout,
+                                      budget_usd=budget.usd if budget else None,
+                                      budget_tokens=budget.tokens if budget else None)
     if record.status == RunStatus.PENDING:
         message = _queue_resumed(ctx, record)
     else:  # a pause not yet taken was cancelled: the run goes on running

@@ -38,6 +38,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON obje
 RunIdArg = Annotated[str, typer.Argument(help="The run's id (see `apart list`).")]
 ApiUrlOpt = Annotated[str | None, typer.Option(
     "--api-url", help="Use the apart server at this URL (default: $APART_API_URL, else local).")]
+BudgetUsdOpt = Annotated[float | None, typer.Option(
+    help="Pause before the run would cost more than this (USD).")]
+BudgetTokensOpt = Annotated[int | None, typer.Option(
+    help="Pause before the run would use more tokens than this.")]
 ACTIVE_STATUSES = ("pending", "running", "pausing")
 
 
@@ -116,6 +120,8 @@ def run(
     provider: Annotated[str | None, typer.Option(
         help="Use this provider for every role, e.g. `scripted` for an offline dry run.")] = None,
     pause_at_step: Annotated[int | None, typer.Option(help="Pause after this step.")] = None,
+    budget_usd: BudgetUsdOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
     follow: Annotated[bool, typer.Option("--follow/--detach",
                                          help="Show progress here, or run in the background.")]
     = True,
@@ -124,10 +130,12 @@ def run(
     """Start a run of SCENARIO and show its progress (Ctrl+C pauses it)."""
     text = _read_scenario(scenario)
     backend = _backend(api_url)
+    budget = {k: v for k, v in (("max_usd", budget_usd), ("max_tokens", budget_tokens))
+              if v is not None}
     started = backend.submit(Submission(
         scenario_text=text, source=str(scenario), scenario_name=scenario.stem, run_id=name,
         seed=seed, max_steps=max_steps, save_frequency=save_frequency, priority=priority,
-        provider_override=provider, pause_at_step=pause_at_step,
+        provider_override=provider, pause_at_step=pause_at_step, budget=budget or None,
     ))
     run_id = started["run_id"]
     _out().print(started["message"])
@@ -186,12 +194,14 @@ def resume(
     follow: Annotated[bool, typer.Option("--follow/--detach",
                                          help="Show progress here, or run in the background.")]
     = True,
+    budget_usd: BudgetUsdOpt = None,
+    budget_tokens: BudgetTokensOpt = None,
     as_json: JsonOpt = False,
     api_url: ApiUrlOpt = None,
 ) -> None:
     """Continue a paused, interrupted or failed run from its last saved step."""
     backend = _backend(api_url)
-    answer = backend.resume(run_id)
+    answer = backend.resume(run_id, budget_usd, budget_tokens)
     if as_json:
         _print_json(answer)
         follow = False

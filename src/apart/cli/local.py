@@ -86,11 +86,13 @@ class Local:
                                       heartbeat_timeout=self.timeout)
         return views.pause_requested(run, _pause_message(run, force, at_step))
 
-    def resume(self, run_id: str) -> JsonObj:
+    def resume(self, run_id: str, budget_usd: float | None = None,
+               budget_tokens: int | None = None) -> JsonObj:
         """Resume in this process: a pending run left by a dead process counts too."""
         run = lifecycle.get_run(self.store, run_id, heartbeat_timeout=self.timeout)
-        if run.status != RunStatus.PENDING:
-            run = lifecycle.request_resume(self.store, run_id, heartbeat_timeout=self.timeout)
+        if run.status != RunStatus.PENDING or budget_usd is not None or budget_tokens is not None:
+            run = lifecycle.request_resume(self.store, run_id, heartbeat_timeout=self.timeout,
+                                           budget_usd=budget_usd, budget_tokens=budget_tokens)
         if run.status == RunStatus.RUNNING:
             return views.resumed(run, f"run {run_id} was still running; its pause is cancelled")
         start = "the start" if run.current_step is None else f"step {run.current_step}"

@@ -81,6 +81,7 @@ class Remote:
             "run_id": sub.run_id, "seed": sub.seed, "max_steps": sub.max_steps,
             "save_frequency": sub.save_frequency, "priority": sub.priority,
             "provider": sub.provider_override, "pause_at_step": sub.pause_at_step,
+            "budget": _api_budget(sub.budget),
         }
         return self._call("POST", "/api/v1/runs",
                           json={k: v for k, v in body.items() if v is not None})
@@ -103,8 +104,12 @@ class Remote:
             params["at_step"] = at_step
         return self._call("POST", f"/api/v1/runs/{run_id}/pause", params=params)
 
-    def resume(self, run_id: str) -> JsonObj:
-        return self._call("POST", f"/api/v1/runs/{run_id}/resume")
+    def resume(self, run_id: str, budget_usd: float | None = None,
+               budget_tokens: int | None = None) -> JsonObj:
+        budget = {k: v for k, v in (("usd", budget_usd), ("tokens", budget_tokens))
+                  if v is not None}
+        body = {"budget": budget} if budget else None
+        return self._call("POST", f"/api/v1/runs/{run_id}/resume", json=body)
 
     def stop(self, run_id: str) -> JsonObj:
         return self._call("POST", f"/api/v1/runs/{run_id}/stop")
@@ -161,6 +166,12 @@ class Remote:
 
     def detach(self, run_id: str) -> str:
         return f"run {run_id} is queued on {self.url}; a worker will run it"
+
+
+def _api_budget(budget: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not budget:
+        return None
+    return {"usd": budget.get("max_usd"), "tokens": budget.get("max_tokens")}
 
 
 def _json_or_raise(response: httpx.Response) -> JsonObj:

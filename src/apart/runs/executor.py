@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,12 +29,13 @@ from apart.llm.base import Provider
 from apart.llm.pricing import Pricing
 from apart.llm.recorded import Recording, Reusing
 from apart.runs import events as ev
+from apart.runs.budget import Budget
 from apart.runs.lifecycle import run_scenario
 from apart.runs.records import LLMCallRecord, NewEvent, RunRecord, RunStore
 from apart.runs.status import ACTIVE, PauseReason, RunStatus
 from apart.scenario.schema import LLMConfig
 from apart.sim.engine import CallRecord, LiveEvent, Simulation, StepOutcome, build_roles
-from apart.sim.state import Checkpoint, Usage, WorldState
+from apart.sim.state import Checkpoint, WorldState
 
 log = logging.getLogger(__name__)
 S = RunStatus
@@ -161,6 +162,9 @@ class RunExecutor:
             state = self._progress.state
             if state is not None and state.step >= run.max_steps:
                 return self._finish(S.COMPLETED, ev.event("simulation_completed", state.step))
+            over = self._over_budget(run, state)
+            if over is not None:
+                return over
             next_step = 0 if state is None else state.step + 1
             self.on_event(LiveEvent("step_started", next_step))
             try:
@@ -174,6 +178,19 @@ class RunExecutor:
             decision = self._record(run, outcome)
             if decision is not None:
                 return decision
+
+    def _over_budget(self, run: RunRecord, state: WorldState | None) -> RunRecord | None:
+        """Pause (reason ``budget``) before a step that would go past the budget."""
+        budget = Budget.from_data(run.options.get("budget"))
+        if budget is None or state is None:
+            return None
+        why = budget.would_exceed(state.usage, state.step_usage)
+        if why is None:
+            return None
+        exceeded = ev.event("budget_exceeded", state.step, reason=why, budget=budget.to_data())
+        return self._pause(PauseReason.BUDGET, state.step, before=[exceeded],
+                           error=f"budget reached: {why}; raise it with "
+                                 f"`apart resume {run.id} --budget-usd N`")
 
     def _resolver_for(self, run: RunRecord, saved_step: int) -> Callable[[LLMConfig], Provider]:
         """Live providers; a replay plays another run's calls back; a run taken up again
@@ -215,9 +232,8 @@ class RunExecutor:
         """Keep the step (saving it when due) and decide whether to go on."""
         progress = self._progress
         told = progress.state.pending_messages if progress.state else {}
-        before = progress.state.usage if progress.state else None
         progress.events += ev.step_events(outcome.snapshot, outcome.answers, told,
-                                          step_usage(before, outcome.state.usage))
+                                          outcome.state.step_usage.model_dump())
         progress.events += progress.call_events
         progress.call_events = []
         progress.state = outcome.state
@@ -289,11 +305,12 @@ class RunExecutor:
                 "simulation_interrupted", step, reason="the worker running it shut down"))
         return self._pause(PauseReason.USER_FORCE, step)
 
-    def _pause(self, reason: PauseReason, step: int | None, **fields: Any) -> RunRecord:
+    def _pause(self, reason: PauseReason, step: int | None,
+               before: Sequence[NewEvent] = (), **fields: Any) -> RunRecord:
         if self._progress.unsaved is not None:
             self._save()
         return self._finish(S.PAUSED, ev.event("simulation_paused", step, reason=reason),
-                            pause_reason=reason, **fields)
+                            before=before, pause_reason=reason, **fields)
 
     def _fail_or_pause(self, exc: SimulatorContractError | ProviderError) -> RunRecord:
         step = self._progress.state.step if self._progress.state else None
@@ -308,12 +325,13 @@ class RunExecutor:
         return self._finish(S.FAILED, ev.event("simulation_failed", step, error=message),
                             error=message)
 
-    def _finish(self, to: RunStatus, final: NewEvent, **fields: Any) -> RunRecord:
+    def _finish(self, to: RunStatus, final: NewEvent, before: Sequence[NewEvent] = (),
+                **fields: Any) -> RunRecord:
         if to in (S.COMPLETED, S.STOPPED, S.FAILED):
             fields.setdefault("completed_at", datetime.now(UTC))
         if to == S.PAUSED:
             fields.setdefault("paused_at", datetime.now(UTC))
-        record = self.store.finish(self.run_id, self.epoch, to, events=[final],
+        record = self.store.finish(self.run_id, self.epoch, to, events=[*before, final],
                                    pause_request=None, owner=None, **fields)
         self.on_event(LiveEvent("status", record.current_step or 0, {"status": record.status}))
         return record
@@ -350,17 +368,6 @@ class RunExecutor:
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
             except TimeoutError:
                 pass
-
-
-def step_usage(before: Usage | None, after: Usage) -> dict[str, Any]:
-    """Tokens and cost of one step (the difference of the running totals)."""
-    start = before or Usage()
-    return {
-        "input_tokens": after.input_tokens - start.input_tokens,
-        "output_tokens": after.output_tokens - start.output_tokens,
-        "cost_usd": round(after.cost_usd - start.cost_usd, 10),
-        "calls": after.calls - start.calls,
-    }
 
 
 def _wants_to_stop(control: RunRecord, step: int) -> bool:

@@ -11,10 +11,11 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apart.errors import InvalidRequest, InvalidTransition
 from apart.runs import events as ev
+from apart.runs.budget import Budget
 from apart.runs.liveness import owner_alive
 from apart.runs.records import NewRun, RunRecord, RunStore
 from apart.runs.status import ACTIVE, RESUMABLE, TERMINAL, PauseReason, RunStatus
@@ -42,6 +43,8 @@ class Submission:
     priority: str = "normal"
     provider_override: str | None = None
     pause_at_step: int | None = None
+    #: ``{max_usd, max_tokens}``: the run pauses (reason ``budget``) before exceeding it
+    budget: dict[str, Any] | None = None
 
 
 def new_run_id(scenario_name: str) -> str:
@@ -96,8 +99,18 @@ def submit_run(
         priority=sub.priority,
         provider_override=sub.provider_override,
         pause_at_step=sub.pause_at_step,
+        options=_budget_options(sub.budget, scenario),
     )
     return store.create_run(new)
+
+
+def _budget_options(requested: dict[str, Any] | None, scenario: Scenario) -> dict[str, Any]:
+    """The run's budget: the one asked for at submission, else the scenario's."""
+    scenario_budget = getattr(scenario, "budget", None)
+    source = requested if requested else (
+        scenario_budget.model_dump() if scenario_budget is not None else None)
+    budget = Budget.from_data(source)
+    return {"budget": budget.to_data()} if budget else {}
 
 
 def submit_replay(store: RunStore, source_id: str, run_id: str | None = None) -> RunRecord:
@@ -206,17 +219,33 @@ def _pause_hint(status: RunStatus) -> str:
     return ""
 
 
-def request_resume(store: RunStore, run_id: str, *, heartbeat_timeout: float = 15.0) -> RunRecord:
-    """Make a run resumable: ``pending`` again, or cancel a pause not yet taken."""
+def request_resume(
+    store: RunStore,
+    run_id: str,
+    *,
+    heartbeat_timeout: float = 15.0,
+    budget_usd: float | None = None,
+    budget_tokens: int | None = None,
+) -> RunRecord:
+    """Make a run resumable: ``pending`` again, or cancel a pause not yet taken.
+
+    ``budget_usd``/``budget_tokens`` raise (or set) the run's budget as it resumes."""
     run = load_live(store, run_id, heartbeat_timeout)
+    fields: dict[str, Any] = {}
+    if budget_usd is not None or budget_tokens is not None:
+        current = Budget.from_data(run.options.get("budget")) or Budget()
+        raised = current.raised(budget_usd, budget_tokens)
+        Budget.from_data(raised.to_data())  # refuses negative limits
+        fields["options"] = {**run.options, "budget": raised.to_data()}
     if run.status == S.PAUSING:
         return store.transition(
             run_id, S.RUNNING, expected=[S.PAUSING], action="resume", pause_request=None,
+            **fields,
             events=[ev.event("simulation_resumed", run.current_step, cancelled_pause=True)],
         )
     if run.status in RESUMABLE:
         return store.transition(
-            run_id, S.PENDING, expected=RESUMABLE, action="resume", recoveries=0,
+            run_id, S.PENDING, expected=RESUMABLE, action="resume", recoveries=0, **fields,
             events=[ev.event("simulation_resumed", run.current_step,
                              from_step=run.current_step, previous_status=run.status)],
         )

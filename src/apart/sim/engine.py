@@ -20,7 +20,7 @@ from apart.llm.pricing import Pricing
 from apart.scenario.schema import AgentConfig, LLMConfig, Scenario
 from apart.sim import prompts
 from apart.sim.contract import SimulatorTurn, extract_json, strip_thinking, validate_turn
-from apart.sim.state import HistoryEntry, StepSnapshot, Usage, WorldState
+from apart.sim.state import HistoryEntry, RoleUsage, StepSnapshot, Usage, WorldState
 from apart.sim.world import Clamp, apply_turn, clamp_feedback
 
 #: attempts for a failing agent call (timeouts, retryable provider errors)
@@ -301,6 +301,12 @@ class Simulation:
             history=history,
             clamps=entry.clamps,
             usage=usage,
+            step_usage=RoleUsage(
+                input_tokens=usage.input_tokens - state.usage.input_tokens,
+                output_tokens=usage.output_tokens - state.usage.output_tokens,
+                cost_usd=round(usage.cost_usd - state.usage.cost_usd, 10),
+                calls=usage.calls - state.usage.calls,
+            ),
             danger_signals=state.danger_signals,
         )
         messages = [{"from": n, "to": "simulator", "content": a} for n, a in answers.items()]

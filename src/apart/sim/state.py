@@ -69,6 +69,8 @@ class WorldState(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     clamps: list[dict[str, Any]] = Field(default_factory=list)  # feedback for the next step
     usage: Usage = Field(default_factory=Usage)
+    #: what the step that produced this state used (the next step's cost estimate)
+    step_usage: RoleUsage = Field(default_factory=RoleUsage)
     danger_signals: list[dict[str, Any]] = Field(default_factory=list)
 
 
