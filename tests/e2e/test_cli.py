@@ -186,7 +186,7 @@ def test_a_scenario_naming_a_real_vendor_dry_runs_with_the_scripted_provider(
 ) -> None:
     config = str(SHARED / "config.yaml")
     refused = apart(workdir, "run", config, "-n", "g")
-    assert refused.returncode == 1 and "--provider scripted" in refused.stderr
+    assert refused.returncode == 1 and "GEMINI_API_KEY" in refused.stderr
     ok = apart(workdir, "run", config, "-n", "g", "--provider", "scripted")
     assert ok.returncode == 0, ok.stderr
     modules = apart(workdir, "validate", str(SHARED / "taiwan_strait_blockade.yaml"))

@@ -110,7 +110,7 @@ def test_a_run_from_the_scenarios_directory_takes_its_name_options_and_priority(
     assert (detail["scenario"], detail["priority"], detail["maxSteps"]) == ("race", "high", 2)
     assert (detail["saveFrequency"], detail["pauseAtStep"]) == (2, 1)
     assert detail["providerOverride"] == "scripted"
-    assert api.store.get_run(run_id).options == {"budget": {"tokens": 5000, "usd": 1.5}}
+    assert api.store.get_run(run_id).options == {"budget": {"max_tokens": 5000, "max_usd": 1.5}}
 
 
 @pytest.mark.parametrize("path", [
