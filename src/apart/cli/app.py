@@ -24,7 +24,7 @@ from apart.runs.lifecycle import Submission
 from apart.runs.status import RunStatus
 
 from .backend import Backend, JsonObj
-from .display import Progress, detail_table, event_line, runs_table
+from .display import Progress, detail_table, estimate_table, event_line, runs_table
 
 app = typer.Typer(
     name="apart",
@@ -122,6 +122,9 @@ def run(
     pause_at_step: Annotated[int | None, typer.Option(help="Pause after this step.")] = None,
     budget_usd: BudgetUsdOpt = None,
     budget_tokens: BudgetTokensOpt = None,
+    estimate: Annotated[bool, typer.Option(
+        "--estimate", help="Only estimate the run's cost from the price table; start nothing.")]
+    = False,
     follow: Annotated[bool, typer.Option("--follow/--detach",
                                          help="Show progress here, or run in the background.")]
     = True,
@@ -129,6 +132,9 @@ def run(
 ) -> None:
     """Start a run of SCENARIO and show its progress (Ctrl+C pauses it)."""
     text = _read_scenario(scenario)
+    if estimate:
+        _estimate(text, str(scenario), seed, max_steps, provider)
+        return
     backend = _backend(api_url)
     budget = {k: v for k, v in (("max_usd", budget_usd), ("max_tokens", budget_tokens))
               if v is not None}
@@ -143,6 +149,24 @@ def run(
         _out().print(backend.detach(run_id) + f"; watch it with `apart watch {run_id}`")
         return
     _follow(backend, run_id, "start")
+
+
+def _estimate(text: str, source: str, seed: int | None, max_steps: int | None,
+              provider: str | None) -> None:
+    from apart.llm.pricing import Pricing
+    from apart.scenario.loader import load_scenario_text
+    from apart.sim.estimate import estimate_run
+
+    loaded = load_scenario_text(text, source)
+    steps = max_steps or loaded.max_steps
+    found = estimate_run(loaded, seed if seed is not None else (loaded.seed or 0), steps,
+                         Pricing.load(Settings.load().prices_file), provider)
+    _out().print(estimate_table(found))
+    unpriced = [r.role for r in found.roles if not r.priced]
+    _out().print(f"about ${found.cost_usd:.2f} and {found.tokens:,} tokens for {steps} steps "
+                 "(prompts measured offline; real answers vary in length)"
+                 + (f"; not in the price table: {', '.join(unpriced)} (counted as $0, set "
+                    "APART_PRICES_FILE)" if unpriced else ""))
 
 
 def _read_scenario(path: Path) -> str:

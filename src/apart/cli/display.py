@@ -191,3 +191,16 @@ def event_line(envelope: dict[str, Any]) -> str:
                                                       else ""))
     clock = str(envelope.get("timestamp", ""))[11:19]
     return f"#{envelope['id']} {clock} {step}{kind} {summary}"
+
+
+def estimate_table(estimate: Any) -> Table:
+    """A cost estimate (:class:`apart.sim.estimate.Estimate`), one row per role."""
+    table = Table(box=None, header_style="bold")
+    for column in ("ROLE", "PROVIDER", "MODEL", "CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "USD"):
+        table.add_column(column, justify="right" if column in
+                         ("CALLS", "INPUT TOKENS", "OUTPUT TOKENS", "USD") else "left")
+    for role in estimate.roles:
+        cost = f"{role.cost_usd:.4f}" if role.priced else "unpriced"
+        table.add_row(role.role, role.provider, role.model, str(role.calls),
+                      f"{role.input_tokens:,}", f"{role.output_tokens:,}", cost)
+    return table
