@@ -24,7 +24,14 @@ from apart.runs.lifecycle import Submission
 from apart.runs.status import RunStatus
 
 from .backend import Backend, JsonObj
-from .display import Progress, detail_table, estimate_table, event_line, runs_table
+from .display import (
+    Progress,
+    detail_table,
+    estimate_table,
+    event_line,
+    runs_table,
+    signals_table,
+)
 
 app = typer.Typer(
     name="apart",
@@ -284,8 +291,10 @@ def show(run_id: RunIdArg, as_json: JsonOpt = False, api_url: ApiUrlOpt = None) 
     detail = _backend(api_url).detail(run_id)
     if as_json:
         _print_json(detail)
-    else:
-        _out().print(detail_table(detail))
+        return
+    _out().print(detail_table(detail))
+    if detail.get("dangerSignals"):
+        _out().print(signals_table(detail["dangerSignals"]))
 
 
 @app.command()

@@ -204,3 +204,15 @@ def estimate_table(estimate: Any) -> Table:
         table.add_row(role.role, role.provider, role.model, str(role.calls),
                       f"{role.input_tokens:,}", f"{role.output_tokens:,}", cost)
     return table
+
+
+def signals_table(signals: list[dict[str, Any]], limit: int = 20) -> Table:
+    """The most recent danger signals, newest last."""
+    table = Table(box=None, header_style="bold", title="danger signals", title_justify="left")
+    for column in ("STEP", "AGENT", "CATEGORY", "SEVERITY", "SOURCE", "EVIDENCE"):
+        table.add_column(column)
+    for signal in signals[-limit:]:
+        table.add_row(str(signal.get("step")), signal.get("agent") or "world",
+                      str(signal.get("category")), str(signal.get("severity")),
+                      str(signal.get("source")), _short(str(signal.get("evidence", "")), 80))
+    return table

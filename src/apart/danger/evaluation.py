@@ -97,8 +97,9 @@ def _call(node: Call, scope: Scope) -> Any:
             return len(args[0])
         raise EvaluationError("len() needs text, a list or a mapping")
     numbers = [_number(arg) for arg in args]
-    function: Callable[..., float] = {"abs": abs, "min": min, "max": max}[node.function]
-    return function(*numbers)
+    if node.function == "abs":
+        return abs(numbers[0])
+    return min(numbers) if node.function == "min" else max(numbers)
 
 
 def _binary(node: Binary, scope: Scope) -> Any:

@@ -128,6 +128,9 @@ def _token_at(text: str, index: int) -> Token:
                                   "variable names start with a letter or _")
         return Token("number", number.group(), column, float(number.group()))
     name = _NAME.match(text, index)
+    if name and name.group().startswith("__"):
+        raise ExpressionError(f"names starting with '__' are not allowed ('{name.group()}')",
+                              column, "rules read scenario variables only; rename the variable")
     if name:
         return Token("name", name.group(), column)
     for op in _OPERATORS:
@@ -289,6 +292,9 @@ class _Parser:
         token = self.current
         if token.kind == "op" and token.text == ")":
             return ExpressionError("')' without a matching '('", token.column)
+        if token.text in _WORD_HINTS:
+            return ExpressionError(f"unknown word '{token.text}'", token.column,
+                                   f"write '{_WORD_HINTS[token.text]}' in lower case")
         return self._unexpected("expected an operator such as 'and' or '>='")
 
     def _or(self) -> Node:

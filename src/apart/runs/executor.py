@@ -11,6 +11,7 @@ step. Every decision is read from, and written to, the run record.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from apart.danger import DangerMonitor, DangerSignal
 from apart.errors import (
     ApartError,
     InvalidTransition,
@@ -35,7 +37,7 @@ from apart.runs.records import LLMCallRecord, NewEvent, RunRecord, RunStore
 from apart.runs.status import ACTIVE, PauseReason, RunStatus
 from apart.scenario.schema import LLMConfig
 from apart.sim.engine import CallRecord, LiveEvent, Simulation, StepOutcome, build_roles
-from apart.sim.state import Checkpoint, WorldState
+from apart.sim.state import RECENT_SIGNALS, Checkpoint, WorldState
 
 log = logging.getLogger(__name__)
 S = RunStatus
@@ -154,10 +156,12 @@ class RunExecutor:
         scenario = run_scenario(run)
         latest = self.store.latest_checkpoint(run.id)
         self._progress.state = Checkpoint.from_data(latest.data).state if latest else None
-        roles = build_roles(scenario, self._resolver_for(run, latest.step if latest else -1))
+        resolve = self._resolver_for(run, latest.step if latest else -1)
+        roles = build_roles(scenario, resolve)
         sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
                          on_call=self._progress.add_call, on_event=self.on_event,
                          pricing=self.pricing)
+        monitor = _danger_monitor(scenario, resolve, sim)
         while True:
             state = self._progress.state
             if state is not None and state.step >= run.max_steps:
@@ -168,14 +172,13 @@ class RunExecutor:
             next_step = 0 if state is None else state.step + 1
             self.on_event(LiveEvent("step_started", next_step))
             try:
-                outcome = await self._interruptible(
-                    sim.initialise() if state is None else sim.advance(state)
-                )
+                outcome, signals = await self._interruptible(
+                    _step_and_assess(sim, monitor, state, run.id))
             except _Interrupted as stop:
                 return self._abandon(stop.kind)
             except (SimulatorContractError, ProviderError) as exc:
                 return self._fail_or_pause(exc)
-            decision = self._record(run, outcome)
+            decision = self._record(run, _with_signals(outcome, signals), monitor, signals)
             if decision is not None:
                 return decision
 
@@ -214,9 +217,9 @@ class RunExecutor:
 
         return reusing
 
-    async def _interruptible(self, step: Any) -> StepOutcome:
+    async def _interruptible(self, step: Any) -> Any:
         assert self._interrupt is not None
-        task: asyncio.Task[StepOutcome] = asyncio.ensure_future(step)
+        task: asyncio.Task[Any] = asyncio.ensure_future(step)
         stopper = asyncio.ensure_future(self._interrupt.wait())
         try:
             await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -228,12 +231,15 @@ class RunExecutor:
         await asyncio.gather(task, return_exceptions=True)
         raise _Interrupted(self._interrupt_kind)
 
-    def _record(self, run: RunRecord, outcome: StepOutcome) -> RunRecord | None:
+    def _record(self, run: RunRecord, outcome: StepOutcome, monitor: DangerMonitor,
+                signals: list[DangerSignal]) -> RunRecord | None:
         """Keep the step (saving it when due) and decide whether to go on."""
         progress = self._progress
         told = progress.state.pending_messages if progress.state else {}
         progress.events += ev.step_events(outcome.snapshot, outcome.answers, told,
                                           outcome.state.step_usage.model_dump())
+        progress.events += [ev.event("danger_signal", outcome.state.step, signal=s.to_dict())
+                            for s in signals]
         progress.events += progress.call_events
         progress.call_events = []
         progress.state = outcome.state
@@ -241,7 +247,8 @@ class RunExecutor:
         step = outcome.state.step
         self.on_event(LiveEvent("step_completed", step, {"snapshot": outcome.snapshot}))
         last = step >= run.max_steps
-        if last or step == 0 or step % run.save_frequency == 0:
+        danger = monitor.should_pause(signals)
+        if last or danger or step == 0 or step % run.save_frequency == 0:
             control = self._save()  # the save returns the run record: no extra read
         else:
             control = self.store.get_run(run.id)
@@ -251,6 +258,10 @@ class RunExecutor:
                 control = self._save()
         if last:
             return self._finish(S.COMPLETED, ev.event("simulation_completed", step))
+        if danger is not None:
+            rule = f" (rule {danger.rule})" if danger.rule else ""
+            return self._pause(PauseReason.DANGER, step,
+                               error=f"danger: {danger.headline()}{rule}; look, then resume")
         return self._after_step(control, step)
 
     def _after_step(self, control: RunRecord, step: int) -> RunRecord | None:
@@ -276,6 +287,7 @@ class RunExecutor:
             events=progress.events,
             calls=[self._call_record(c) for c in calls],
             usage=outcome.state.usage.model_dump(),
+            danger_count=outcome.state.danger_count,
         )
         progress.unsaved = None
         progress.events = []
@@ -368,6 +380,47 @@ class RunExecutor:
                 await asyncio.wait_for(self._wake.wait(), self.options.poll_interval)
             except TimeoutError:
                 pass
+
+
+def _danger_monitor(scenario: Any, resolve: Callable[[LLMConfig], Provider],
+                    sim: Simulation) -> DangerMonitor:
+    """The run's danger monitor; its judge's calls are recorded and priced like any."""
+    judge_config = scenario.danger.judge if scenario.danger is not None else None
+    if judge_config is None:
+        return DangerMonitor.from_scenario(scenario)
+    return DangerMonitor.from_scenario(
+        scenario, judge_provider=_ThroughSimulation(resolve(judge_config), sim, judge_config))
+
+
+class _ThroughSimulation:
+    """A provider whose calls go through the simulation's recording and pricing."""
+
+    def __init__(self, inner: Provider, sim: Simulation, config: LLMConfig) -> None:
+        self.inner, self.sim, self.config = inner, sim, config
+        self.name = inner.name
+
+    async def complete(self, request: Any) -> Any:
+        return await self.sim.call(self.inner, request, self.config)
+
+
+async def _step_and_assess(sim: Simulation, monitor: DangerMonitor, state: WorldState | None,
+                           run_id: str) -> tuple[StepOutcome, list[DangerSignal]]:
+    """One step, then its danger signals: both cancellable together."""
+    before = state if state is not None else sim.initial_state()
+    outcome = await (sim.initialise() if state is None else sim.advance(state))
+    return outcome, await monitor.assess_step(before, outcome, run_id=run_id)
+
+
+def _with_signals(outcome: StepOutcome, signals: list[DangerSignal]) -> StepOutcome:
+    if not signals:
+        return outcome
+    found = [s.to_dict() for s in signals]
+    state = outcome.state.model_copy(update={
+        "danger_signals": [*outcome.state.danger_signals, *found][-RECENT_SIGNALS:],
+        "danger_count": outcome.state.danger_count + len(found),
+    })
+    snapshot = outcome.snapshot.model_copy(update={"danger_signals": found})
+    return dataclasses.replace(outcome, state=state, snapshot=snapshot)
 
 
 def _wants_to_stop(control: RunRecord, step: int) -> bool:

@@ -14,7 +14,8 @@ every problem it finds, and a round runs only when the one before it passed:
    (bounds, defaults, ranges; see :mod:`apart.scenario.schema`);
 3. rules between parts: at least one agent, unique agent names, agent
    ``variables`` that override declared ``agent_vars`` with fitting values,
-   scripted events no later than ``max_steps``.
+   scripted events no later than ``max_steps``, ``danger.rules`` that parse and
+   name declared variables (see :func:`apart.danger.rules.rule_issues`).
 
 Then the scenario is normalised: override values take their variable's type
 (``3.0`` -> ``3`` for an int variable, ``3`` -> ``3.0`` for a float one), and
@@ -86,7 +87,8 @@ def load_scenario_text(text: str, source: str = "<scenario>") -> Scenario:
     Raises :class:`~apart.errors.ScenarioError` listing every problem found.
     """
     scenario = _validate(_parse_yaml(text, source), source)
-    issues = [*_agent_issues(scenario), *_override_issues(scenario), *_event_issues(scenario)]
+    issues = [*_agent_issues(scenario), *_override_issues(scenario), *_event_issues(scenario),
+              *_danger_issues(scenario)]
     if issues:
         raise ScenarioError(issues, source=source)
     return _normalise(scenario)
@@ -394,6 +396,14 @@ def _event_issues(scenario: Scenario) -> list[ScenarioIssue]:
         for index, event in enumerate(scenario.engine.scripted_events)
         if event.step > last
     ]
+
+
+def _danger_issues(scenario: Scenario) -> list[ScenarioIssue]:
+    if scenario.danger is None:
+        return []
+    from apart.danger.rules import rule_issues  # here: apart.danger imports this package
+
+    return rule_issues(scenario)
 
 
 # -- normalisation -----------------------------------------------------------------

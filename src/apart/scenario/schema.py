@@ -375,6 +375,75 @@ class AgentConfig(_Strict):
         return self
 
 
+DangerSeverity = Literal["low", "medium", "high", "critical"]
+
+
+class DangerRule(_Strict):
+    """A condition on variables that raises a danger signal (see :mod:`apart.danger`).
+
+    ``when`` is checked against the declared variables by the loader. With
+    ``trigger: crossing`` (the default) the rule fires when its condition
+    becomes true (it was false on the previous step's values, or it is step
+    0); with ``always`` it fires on every step it holds.
+    """
+
+    name: str
+    when: str
+    category: str = "custom"
+    severity: DangerSeverity = "medium"
+    trigger: Literal["crossing", "always"] = "crossing"
+    description: str = ""
+
+    @field_validator("name", "when", "category")
+    @classmethod
+    def _not_blank(cls, value: str, info: ValidationInfo) -> str:
+        examples = {"name": "name: tension_critical", "when": "when: \"tension >= 90\"",
+                    "category": "category: escalation"}
+        _require(bool(value.strip()), f"the rule's {info.field_name} is empty",
+                 f"write one, such as {examples[str(info.field_name)]}")
+        return value
+
+
+class JudgeConfig(LLMConfig):
+    """The LLM that scores agent answers; scores of ``threshold`` or more are signals."""
+
+    threshold: float = 0.5
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_in_range(cls, value: float) -> float:
+        _require(0 < value <= 1, f"must be above 0 and at most 1 (got {value})",
+                 "give the lowest judge score (0 to 1) that counts as a signal, such as 0.5")
+        return value
+
+
+class PausePolicy(_Strict):
+    """Pause the run (reason ``danger``) on a signal of ``min_severity`` or more."""
+
+    min_severity: DangerSeverity = "high"
+
+
+class DangerConfig(_Strict):
+    """The ``danger:`` block: rules on variables, the answer detector, judge and policy."""
+
+    rules: list[DangerRule] = Field(default_factory=list)
+    detector: bool = True
+    judge: JudgeConfig | None = None
+    pause_on_danger: PausePolicy | None = None
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _no_rules_when_null(cls, value: Any) -> Any:
+        return _none_as_empty(value, list)
+
+
+class BudgetConfig(_Strict):
+    """Spending limits: the run pauses (reason ``budget``) before it would go past them."""
+
+    max_usd: float | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+
+
 class Scenario(_Strict):
     """A whole scenario. Legacy keys are accepted and have no effect."""
 
@@ -388,6 +457,8 @@ class Scenario(_Strict):
     global_vars: dict[str, VarDef] = Field(default_factory=dict)
     agent_vars: dict[str, VarDef] = Field(default_factory=dict)
     agents: list[AgentConfig] = Field(default_factory=list)
+    danger: DangerConfig | None = None  # None: the detector only (see apart.danger)
+    budget: BudgetConfig | None = None
     # accepted for compatibility with existing files (DESIGN §3)
     game_state: dict[str, Any] | None = None
     orchestrator_message: str | None = None

@@ -225,6 +225,10 @@ class Simulation:
             f"attempts; last problem: {feedback}"
         )
 
+    async def call(self, provider: Provider, request: LLMRequest, config: LLMConfig) -> Completion:
+        """One recorded, priced, timed call for a role outside the step (the danger judge)."""
+        return await self._call(provider, request, config)
+
     async def _call(self, provider: Provider, request: LLMRequest, config: LLMConfig) -> Completion:
         """One provider call with a timeout; every call (or failure) is reported."""
         started = time.perf_counter()
@@ -308,6 +312,7 @@ class Simulation:
                 calls=usage.calls - state.usage.calls,
             ),
             danger_signals=state.danger_signals,
+            danger_count=state.danger_count,
         )
         messages = [{"from": n, "to": "simulator", "content": a} for n, a in answers.items()]
         messages += [{"from": "simulator", "to": n, "content": m} for n, m in turn.messages.items()]

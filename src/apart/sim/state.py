@@ -71,7 +71,12 @@ class WorldState(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     #: what the step that produced this state used (the next step's cost estimate)
     step_usage: RoleUsage = Field(default_factory=RoleUsage)
+    #: the most recent danger signals (at most RECENT_SIGNALS; all are in the events)
     danger_signals: list[dict[str, Any]] = Field(default_factory=list)
+    danger_count: int = 0
+
+
+RECENT_SIGNALS = 100
 
 
 class StepSnapshot(BaseModel):
@@ -90,6 +95,7 @@ class StepSnapshot(BaseModel):
     reasoning: str
     clamps: list[dict[str, Any]] = Field(default_factory=list)
     changes: list[dict[str, Any]] = Field(default_factory=list)
+    danger_signals: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class Checkpoint(BaseModel):
