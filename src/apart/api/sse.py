@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
@@ -203,8 +204,9 @@ class EventStream:
         self.sub: Any = None
         now = time.monotonic()
         self.last_write = now
-        self.next_resync = now + self.options.resync_interval
+        self.next_resync = now + self._resync_delay()
         self.next_retry = now
+        self.next_disconnect_check = now
 
     async def body(self) -> AsyncIterator[bytes]:
         self.counter.opened()
@@ -214,7 +216,7 @@ class EventStream:
             yield f"retry: {self.options.client_retry_ms}\n\n".encode()
             async for chunk in self._catch_up():
                 yield chunk
-            while self._going_on() and not await self.request.is_disconnected():
+            while self._going_on() and not await self._client_gone():
                 async for chunk in self._next():
                     yield chunk
                 if time.monotonic() - self.last_write >= self.options.ping_interval:
@@ -224,6 +226,19 @@ class EventStream:
             with anyio.CancelScope(shield=True):
                 await self._unsubscribe()
             self.counter.closed()
+
+    async def _client_gone(self) -> bool:
+        """Asked at most once a second: the check costs real CPU with many streams
+        (and Starlette cancels a stream whose client left anyway)."""
+        now = time.monotonic()
+        if now < self.next_disconnect_check:
+            return False
+        self.next_disconnect_check = now + 1.0
+        return bool(await self.request.is_disconnected())
+
+    def _resync_delay(self) -> float:
+        """Jittered, so that streams opened together do not all read the store at once."""
+        return self.options.resync_interval * random.uniform(0.75, 1.25)
 
     def _going_on(self) -> bool:
         return self.follow and not self.ctx.shutting_down
@@ -235,7 +250,7 @@ class EventStream:
         return b"".join(frame(self.feed.sse_id(e), e) for e in envelopes)
 
     async def _catch_up(self) -> AsyncIterator[bytes]:
-        self.next_resync = time.monotonic() + self.options.resync_interval
+        self.next_resync = time.monotonic() + self._resync_delay()
         async for page in self.feed.catch_up():
             yield self._frames(page)
 
