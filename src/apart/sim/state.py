@@ -76,7 +76,7 @@ class WorldState(BaseModel):
     danger_count: int = 0
 
 
-RECENT_SIGNALS = 100
+RECENT_SIGNALS = 20
 
 
 class StepSnapshot(BaseModel):
