@@ -37,6 +37,8 @@ class Local:
 
     settings: Settings
     store: SqlRunStore
+    #: concurrency limits per provider, shared by everything this process runs
+    pool: Any = None
 
     @classmethod
     def open(cls, settings: Settings) -> Local:
@@ -54,8 +56,13 @@ class Local:
     def resolve(self, config: LLMConfig, override: str | None) -> Provider:
         from apart.llm.registry import resolve_provider
 
+        if self.pool is None:
+            from apart.llm.limits import ProviderPool
+
+            self.pool = ProviderPool()
         return resolve_provider(
-            config, default_latency_ms=self.settings.scripted_latency_ms, override=override
+            config, default_latency_ms=self.settings.scripted_latency_ms, override=override,
+            pool=self.pool,
         )
 
     # -- the Backend protocol ----------------------------------------------------------

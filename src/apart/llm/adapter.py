@@ -65,7 +65,14 @@ class MalformedResponse(Exception):
 
 
 class SdkProvider(ABC, Generic[ClientT]):
-    """A :class:`~apart.llm.base.Provider` on a vendor's official async SDK."""
+    """A :class:`~apart.llm.base.Provider` on a vendor's official async SDK.
+
+    ``complete`` applies the timeout per attempt and retries by itself
+    (``retries_itself``); an outer timeout should allow ``deadline_s``.
+    """
+
+    #: complete() already retries transient failures with backoff
+    retries_itself = True
 
     def __init__(self, endpoint: Endpoint, *, pool: ProviderPool, policy: RetryPolicy) -> None:
         self.name = endpoint.provider
@@ -102,11 +109,11 @@ class SdkProvider(ABC, Generic[ClientT]):
         )
 
     async def aclose(self) -> None:
-        """Close the SDK client of the running loop, if any (optional: clients of a
-        finished loop are dropped)."""
-        client, self._client = self._client, None
-        self._client_loop = None
-        if client is not None:
+        """Close the SDK client of the running loop, if any (a client made on
+        another, finished loop is only dropped)."""
+        client, loop = self._client, self._client_loop
+        self._client, self._client_loop = None, None
+        if client is not None and loop is asyncio.get_running_loop():
             await self._close_client(client)
 
     def model_for(self, request: LLMRequest) -> str:
@@ -184,6 +191,8 @@ def generic_failure(exc: Exception) -> Failure:
         return Failure("timeout", detail)
     if names & _CONNECTION_NAMES or isinstance(exc, ConnectionError):
         return Failure("connection", detail)
-    if "ValidationError" in names or isinstance(exc, json.JSONDecodeError):
+    if isinstance(exc, json.JSONDecodeError):
+        return Failure("malformed", short(f"the body is not valid JSON ({exc})"))
+    if "ValidationError" in names:
         return Failure("malformed", detail)
     return Failure("error", detail)

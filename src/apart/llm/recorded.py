@@ -54,6 +54,8 @@ class Reusing:
         self.recording = recording
         self.live = live
         self.name = name
+        self.retries_itself = getattr(live, "retries_itself", False)
+        self.deadline_s = getattr(live, "deadline_s", 0)
 
     async def complete(self, request: LLMRequest) -> Completion:
         record = self.recording.find(request)

@@ -113,16 +113,18 @@ async def call_with_retries(
         try:
             async with site.limit.slot(), asyncio.timeout(site.timeout_s):
                 return await call()
-        except TimeoutError:
+        except TimeoutError as exc:
+            cause: Exception = exc
             failure = Failure("timeout", f"no answer within {site.timeout_s:g} s")
         except Exception as exc:
+            cause = exc
             failure = classify(exc)
         if not failure.retryable:
-            raise final_error(site.vendor, failure, attempt, started)
+            raise final_error(site.vendor, failure, attempt, started) from cause
         wait = _wait_s(failure, attempt, policy, rng)
         if wait is None or attempt == policy.attempts:
             raise final_error(site.vendor, failure, attempt, started,
-                              retry_after_too_long=wait is None)
+                              retry_after_too_long=wait is None) from cause
         await sleep(wait)
     raise AssertionError("unreachable: the loop returns or raises")
 

@@ -102,6 +102,7 @@ class RunExecutor:
         self._interrupt_kind = ""
         self._wake: asyncio.Event | None = None
         self._progress = _Progress()
+        self._providers: list[Provider] = []
 
     # -- public -----------------------------------------------------------------
 
@@ -133,6 +134,17 @@ class RunExecutor:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             self._flush_calls()
+            await self._close_providers()
+
+    async def _close_providers(self) -> None:
+        """Close the HTTP clients the vendor SDKs opened for this claim."""
+        for provider in self._providers:
+            close = getattr(getattr(provider, "live", provider), "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # closing is best effort
+                    log.debug("closing a provider failed", exc_info=True)
 
     def wake(self) -> None:
         """Look at the run record now (after a pause or stop was requested).
@@ -156,7 +168,7 @@ class RunExecutor:
         scenario = run_scenario(run)
         latest = self.store.latest_checkpoint(run.id)
         self._progress.state = Checkpoint.from_data(latest.data).state if latest else None
-        resolve = self._resolver_for(run, latest.step if latest else -1)
+        resolve = self._tracked(self._resolver_for(run, latest.step if latest else -1))
         roles = build_roles(scenario, resolve)
         sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
                          on_call=self._progress.add_call, on_event=self.on_event,
@@ -181,6 +193,15 @@ class RunExecutor:
             decision = self._record(run, _with_signals(outcome, signals), monitor, signals)
             if decision is not None:
                 return decision
+
+    def _tracked(self, resolve: Callable[[LLMConfig], Provider]
+                 ) -> Callable[[LLMConfig], Provider]:
+        def tracking(config: LLMConfig) -> Provider:
+            provider = resolve(config)
+            self._providers.append(provider)
+            return provider
+
+        return tracking
 
     def _over_budget(self, run: RunRecord, state: WorldState | None) -> RunRecord | None:
         """Pause (reason ``budget``) before a step that would go past the budget."""

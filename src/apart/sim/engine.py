@@ -158,7 +158,8 @@ class Simulation:
         assert agent.llm is not None, "the loader gives every non-template agent an llm"
         provider = self.roles.agents[agent.name]
         last_error: Exception | None = None
-        for attempt in range(1, AGENT_ATTEMPTS + 1):
+        attempts = 1 if getattr(provider, "retries_itself", False) else AGENT_ATTEMPTS
+        for attempt in range(1, attempts + 1):
             request = LLMRequest(
                 system=prompts.agent_system_prompt(self.scenario, agent),
                 messages=prompts.agent_messages(agent.name, state, message),
@@ -234,7 +235,9 @@ class Simulation:
         started = time.perf_counter()
         ctx = request.context
         try:
-            completion = await asyncio.wait_for(provider.complete(request), config.timeout_s)
+            # a provider that retries itself needs room for its attempts
+            deadline = max(config.timeout_s, getattr(provider, "deadline_s", 0) or 0)
+            completion = await asyncio.wait_for(provider.complete(request), deadline)
         except TimeoutError as exc:
             self._report_failure(request, provider, started, f"timed out after {config.timeout_s}s")
             raise ProviderError(

@@ -165,11 +165,15 @@ def _enqueue(redis: Any, run: RunRecord) -> None:
 
 
 def _resolver(settings: Settings) -> Any:
+    context = current_context()
+    pool = context.resources.pool if context is not None else None
+
     def resolve(config: LLMConfig, override: str | None) -> Provider:
         from apart.llm.registry import resolve_provider
 
         return resolve_provider(
-            config, default_latency_ms=settings.scripted_latency_ms, override=override
+            config, default_latency_ms=settings.scripted_latency_ms, override=override,
+            pool=pool,
         )
 
     return resolve

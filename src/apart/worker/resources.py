@@ -7,7 +7,7 @@ job run by a plain ``rq worker`` opens them for itself from the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apart.bus import EventPublisher
 from apart.config import Settings
@@ -48,6 +48,8 @@ class WorkerResources:
     store: SqlRunStore
     #: for live events, control messages, recovery and queueing jobs (bounded commands)
     redis: Redis
+    #: concurrency limits per provider, shared by every run this worker executes
+    pool: Any = None
 
     def close(self) -> None:
         self.store.engine.dispose()
@@ -66,4 +68,6 @@ def open_resources(settings: Settings) -> WorkerResources:
         redis.close()
         raise
     store = SqlRunStore(engine, on_events=EventPublisher(redis))
-    return WorkerResources(settings=settings, store=store, redis=redis)
+    from apart.llm.limits import ProviderPool
+
+    return WorkerResources(settings=settings, store=store, redis=redis, pool=ProviderPool())
