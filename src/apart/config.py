@@ -104,3 +104,9 @@ def read_env_file(path: Path | None) -> dict[str, str]:
             value = value[1:-1]
         values[key.strip()] = value
     return values
+
+
+def process_environment(env_file: Path | None = Path(".env")) -> dict[str, str]:
+    """The environment as apart reads it: ``.env`` overlaid by the process environment
+    (vendor keys such as OPENAI_API_KEY may live in either)."""
+    return {**read_env_file(env_file), **os.environ}

@@ -78,3 +78,26 @@ def test_a_free_provider_never_hits_a_usd_budget(store: SqlRunStore) -> None:
 def test_a_negative_budget_is_refused(store: SqlRunStore) -> None:
     with pytest.raises(InvalidRequest, match="negative"):
         submit(store, scenario_text(), "neg", budget={"max_usd": -1})
+
+
+def test_a_budget_given_at_submission_adds_to_the_scenarios_own(store: SqlRunStore) -> None:
+    text = scenario_text(steps=2) + "budget: {max_tokens: 100000}\n"
+    run = submit(store, text, "both", budget={"max_usd": 2.0})
+    assert run.options["budget"] == {"max_tokens": 100000, "max_usd": 2.0}
+
+
+def test_a_paid_call_is_recorded_as_soon_as_it_completes(store: SqlRunStore) -> None:
+    submit(store, scenario_text(steps=3, agents=1), "r")
+    seen: list[int] = []
+
+    def count_agent_calls(event) -> None:  # type: ignore[no-untyped-def]
+        if (event.event_type, event.step, event.data.get("agent")) == (
+                "agent_response_received", 2, "Aster"):
+            seen.append(sum(1 for c in store.llm_calls("r")
+                            if c.step == 2 and c.role_name == "Aster"))
+
+    executor = RunExecutor(store, "r", lambda cfg, o: PricedVendor(), options=FAST,
+                           on_event=count_agent_calls)
+    assert asyncio.run(executor.execute("test-host:1:1")).status == RunStatus.COMPLETED
+    assert seen == [1]  # in the store while the step is still in progress
+    assert len([c for c in store.llm_calls("r") if c.role_name == "Aster"]) == 3

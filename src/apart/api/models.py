@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from apart.runs.lifecycle import RUN_ID_PATTERN
 from apart.runs.status import RunStatus
@@ -35,8 +35,10 @@ class _Response(BaseModel):
 class Budget(_Request):
     """Limits of a run's spending: it pauses (reason ``budget``) before going past them."""
 
-    tokens: int | None = Field(None, ge=0, le=MAX_INT64, description="input + output tokens")
-    usd: float | None = Field(None, ge=0, allow_inf_nan=False, description="cost in US dollars")
+    tokens: int | None = Field(None, ge=0, le=MAX_INT64, description="input + output tokens",
+                               validation_alias=AliasChoices("tokens", "max_tokens"))
+    usd: float | None = Field(None, ge=0, allow_inf_nan=False, description="cost in US dollars",
+                              validation_alias=AliasChoices("usd", "max_usd"))
 
 
 class ResumeBody(_Request):

@@ -37,7 +37,7 @@ from apart.api.models import (
 )
 from apart.api.scenario_files import read_scenario_file
 from apart.bus import publish_control
-from apart.config import Settings
+from apart.config import Settings, process_environment
 from apart.errors import RunNotFound
 from apart.llm.base import Provider
 from apart.runs import lifecycle, views
@@ -122,7 +122,7 @@ def _resolver(settings: Settings, override: str | None) -> Callable[[LLMConfig],
 
     def resolve(config: LLMConfig) -> Provider:
         return resolve_provider(config, default_latency_ms=settings.scripted_latency_ms,
-                                override=override)
+                                override=override, environ=process_environment())
 
     return resolve
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from apart.config import Settings
+from apart.config import Settings, process_environment
 from apart.errors import ApartError, ConfigError, InvalidTransition
 from apart.runs import lifecycle, views
 from apart.runs.database import open_engine
@@ -62,7 +62,7 @@ class Local:
             self.pool = ProviderPool()
         return resolve_provider(
             config, default_latency_ms=self.settings.scripted_latency_ms, override=override,
-            pool=self.pool,
+            pool=self.pool, environ=process_environment(),
         )
 
     # -- the Backend protocol ----------------------------------------------------------

@@ -28,7 +28,7 @@ from apart.errors import (
     SimulatorContractError,
 )
 from apart.llm.base import Provider
-from apart.llm.pricing import Pricing
+from apart.llm.pricing import FREE_PROVIDERS, Pricing
 from apart.llm.recorded import Recording, Reusing
 from apart.runs import events as ev
 from apart.runs.budget import Budget
@@ -69,8 +69,8 @@ class _Progress:
     calls: list[CallRecord] = field(default_factory=list)
     call_events: list[NewEvent] = field(default_factory=list)
 
-    def add_call(self, call: CallRecord) -> None:
-        if not call.reused:  # a reused call is already recorded
+    def add_call(self, call: CallRecord, buffered: bool = True) -> None:
+        if buffered and not call.reused:  # a reused call is already recorded
             self.calls.append(call)
         self.call_events.append(ev.event(
             "llm_call", call.step, role=call.role_name, attempt=call.attempt, model=call.model,
@@ -171,7 +171,7 @@ class RunExecutor:
         resolve = self._tracked(self._resolver_for(run, latest.step if latest else -1))
         roles = build_roles(scenario, resolve)
         sim = Simulation(scenario, run_id=run.id, seed=run.seed, roles=roles,
-                         on_call=self._progress.add_call, on_event=self.on_event,
+                         on_call=self._on_call, on_event=self.on_event,
                          pricing=self.pricing)
         monitor = _danger_monitor(scenario, resolve, sim)
         while True:
@@ -214,7 +214,7 @@ class RunExecutor:
         exceeded = ev.event("budget_exceeded", state.step, reason=why, budget=budget.to_data())
         return self._pause(PauseReason.BUDGET, state.step, before=[exceeded],
                            error=f"budget reached: {why}; raise it with "
-                                 f"`apart resume {run.id} --budget-usd N`")
+                                 f"`apart resume {run.id} {_budget_flag(why)} N`")
 
     def _resolver_for(self, run: RunRecord, saved_step: int) -> Callable[[LLMConfig], Provider]:
         """Live providers; a replay plays another run's calls back; a run taken up again
@@ -313,6 +313,14 @@ class RunExecutor:
         progress.unsaved = None
         progress.events = []
         return record
+
+    def _on_call(self, call: CallRecord) -> None:
+        """A call that cost money is recorded at once, so that a crash later in the step
+        cannot make the rerun pay for it again; free calls wait for the step's save."""
+        paid = not call.reused and call.error is None and call.provider not in FREE_PROVIDERS
+        if paid:
+            self.store.record_llm_calls([self._call_record(call)])
+        self._progress.add_call(call, buffered=not paid)
 
     def _flush_calls(self) -> None:
         """Record calls not saved with a step (those of a discarded or unsaved step)."""
@@ -442,6 +450,10 @@ def _with_signals(outcome: StepOutcome, signals: list[DangerSignal]) -> StepOutc
     })
     snapshot = outcome.snapshot.model_copy(update={"danger_signals": found})
     return dataclasses.replace(outcome, state=state, snapshot=snapshot)
+
+
+def _budget_flag(why: str) -> str:
+    return "--budget-tokens" if "-token budget" in why else "--budget-usd"
 
 
 def _wants_to_stop(control: RunRecord, step: int) -> bool:

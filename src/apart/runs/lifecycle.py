@@ -107,9 +107,9 @@ def submit_run(
 def _budget_options(requested: dict[str, Any] | None, scenario: Scenario) -> dict[str, Any]:
     """The run's budget: the one asked for at submission, else the scenario's."""
     scenario_budget = getattr(scenario, "budget", None)
-    source = requested if requested else (
-        scenario_budget.model_dump() if scenario_budget is not None else None)
-    budget = Budget.from_data(source)
+    merged = scenario_budget.model_dump(exclude_none=True) if scenario_budget else {}
+    merged.update({k: v for k, v in (requested or {}).items() if v is not None})
+    budget = Budget.from_data(merged)
     return {"budget": budget.to_data()} if budget else {}
 
 
@@ -117,7 +117,7 @@ def submit_replay(store: RunStore, source_id: str, run_id: str | None = None) ->
     """A new run that plays ``source_id``'s recorded calls back: no provider is called,
     and the trajectory is the source's."""
     source = store.get_run(source_id)
-    if not source.current_step or not store.llm_calls(source_id):
+    if source.current_step is None or not store.llm_calls(source_id):
         raise InvalidRequest(f"run '{source_id}' has no saved steps with recorded LLM calls "
                              "to replay")
     if run_id is not None and not RUN_ID_PATTERN.fullmatch(run_id):
@@ -127,7 +127,7 @@ def submit_replay(store: RunStore, source_id: str, run_id: str | None = None) ->
         scenario_name=source.scenario_name,
         scenario_text=source.scenario_text,
         seed=source.seed,
-        max_steps=source.current_step,  # as far as the recording goes
+        max_steps=max(source.current_step, 1),  # as far as the recording goes
         agent_names=list(source.agent_names),
         save_frequency=source.save_frequency,
         priority=source.priority,

@@ -51,6 +51,7 @@ def run_detail(run: RunRecord, latest: CheckpointRecord | None = None) -> dict[s
         "updatedAt": _iso(run.updated_at),
         "heartbeatAt": _iso(run.heartbeat_at),
         "lastEventId": run.last_event_id,
+        "budget": run.options.get("budget"),
         "recoveries": run.recoveries,
         "globalVars": state.get("global_vars"),
         "agentVars": state.get("agent_vars"),

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from apart.config import Settings
+from apart.config import Settings, process_environment
 from apart.errors import InvalidTransition, LeaseLost, RunNotFound
 from apart.llm.pricing import Pricing
 from apart.runs import lifecycle
@@ -173,7 +173,7 @@ def _resolver(settings: Settings) -> Any:
 
         return resolve_provider(
             config, default_latency_ms=settings.scripted_latency_ms, override=override,
-            pool=pool,
+            pool=pool, environ=process_environment(),
         )
 
     return resolve
