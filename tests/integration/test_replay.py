@@ -95,3 +95,11 @@ def test_calls_made_in_a_force_paused_step_are_reused_not_paid_twice(
     agents_at_step_2 = {k: n for k, n in calls.items() if k[0] == 2 and k[1] != "simulator"}
     assert agents_at_step_2 and set(agents_at_step_2.values()) == {1}
     assert trajectory_of(store, "p") == trajectory_of(store, "ref")
+
+
+def test_a_replay_of_a_paused_run_stops_where_its_recording_ends(store: SqlRunStore) -> None:
+    run_to_end(store, scenario_text(steps=4), "half", pause_at_step=2)
+    replay = lifecycle.submit_replay(store, "half", "half-copy")
+    final = execute(store, replay.id)
+    assert final.status == RunStatus.PAUSED and final.current_step == 2
+    assert trajectory_of(store, "half-copy") == trajectory_of(store, "half")

@@ -22,6 +22,7 @@ from apart.api.errors import install_error_handlers
 from apart.api.history import AllRunsHistory, SqlAllRunsHistory
 from apart.api.limits import MAX_BODY_BYTES, BodySizeLimit
 from apart.config import Settings
+from apart.dashboard import router as dashboard_router
 from apart.runs.records import RunStore
 from apart.runs.sqlstore import SqlRunStore
 
@@ -69,6 +70,7 @@ def create_app(
     app.include_router(routes_runs.router)
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
+    app.include_router(dashboard_router)
     if not settings.api_token:
         _document_no_auth(app)
     return app

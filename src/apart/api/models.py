@@ -134,6 +134,7 @@ class RunSummary(_Response):
     completedAt: str | None
     createdAt: str | None = None
     dangerCount: int
+    costUsd: float = 0.0
     priority: str
     pauseReason: str | None
     error: str | None

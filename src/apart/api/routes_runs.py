@@ -201,7 +201,8 @@ def _pause_message(record: RunRecord, force: bool, at_step: int | None) -> str:
     return f"run {record.id} is pausing {when}"
 
 
-@router.post("/runs/{run_id}/resume", response_model=Resumed, responses=_errors(404, 409))
+@router.post("/runs/{run_id}/resume", response_model=Resumed,
+             responses=_errors(400, 404, 409))
 def resume_run(run_id: RunId, ctx: Ctx, body: ResumeBody | None = None) -> dict[str, Any]:
     """Continue a paused, interrupted or failed run from its last saved step (queued
     again), or cancel a pause the run has not taken yet. ``budget`` raises the run's

@@ -404,6 +404,22 @@ def worker(
     raise typer.Exit(code)
 
 
+@app.command()
+def report(
+    run_id: RunIdArg,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="HTML file to write (default: RUN_ID-report.html).")] = None,
+    api_url: ApiUrlOpt = None,
+) -> None:
+    """Write one self-contained HTML report of a run: charts, timeline, danger signals, usage."""
+    from apart.report import write_report
+
+    target, detail, steps = write_report(_backend(api_url), run_id,
+                                         out or Path(f"{run_id}-report.html"))
+    _out().print(f"wrote the report of run {run_id} to {target} ({len(steps)} saved steps, "
+                 f"{detail['dangerCount']} danger signals); it opens offline in any browser")
+
+
 def _log_to_stderr() -> None:
     """Long-running processes (server, worker) report what they do."""
     import logging

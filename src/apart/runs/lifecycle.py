@@ -127,7 +127,9 @@ def submit_replay(store: RunStore, source_id: str, run_id: str | None = None) ->
         scenario_name=source.scenario_name,
         scenario_text=source.scenario_text,
         seed=source.seed,
-        max_steps=max(source.current_step, 1),  # as far as the recording goes
+        # the same step count (it is in the prompts), pausing where the recording ends
+        max_steps=source.max_steps,
+        pause_at_step=None if source.current_step >= source.max_steps else source.current_step,
         agent_names=list(source.agent_names),
         save_frequency=source.save_frequency,
         priority=source.priority,

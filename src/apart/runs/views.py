@@ -27,6 +27,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "completedAt": _iso(run.completed_at),
         "createdAt": _iso(run.created_at),
         "dangerCount": run.danger_count,
+        "costUsd": run.usage.get("cost_usd", 0.0),
         "priority": run.priority,
         "pauseReason": run.pause_reason,
         "error": run.error,
