@@ -189,16 +189,7 @@ def pause_run(
     record = lifecycle.request_pause(ctx.store, run_id, force=force, at_step=at_step,
                                      heartbeat_timeout=ctx.settings.heartbeat_timeout)
     publish_control(ctx.redis_sync, run_id, "force_pause" if force else "pause")
-    return views.pause_requested(record, _pause_message(record, force, at_step))
-
-
-def _pause_message(record: RunRecord, force: bool, at_step: int | None) -> str:
-    if at_step is not None:
-        return f"run {record.id} will pause after step {at_step}"
-    if record.status == RunStatus.PAUSED:
-        return f"run {record.id} is paused"
-    when = "now (force)" if force else "at the end of the step in progress"
-    return f"run {record.id} is pausing {when}"
+    return views.pause_requested(record, views.pause_message(record, force, at_step))
 
 
 @router.post("/runs/{run_id}/resume", response_model=Resumed,

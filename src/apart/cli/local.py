@@ -91,7 +91,7 @@ class Local:
     def pause(self, run_id: str, force: bool, at_step: int | None) -> JsonObj:
         run = lifecycle.request_pause(self.store, run_id, force=force, at_step=at_step,
                                       heartbeat_timeout=self.timeout)
-        return views.pause_requested(run, _pause_message(run, force, at_step))
+        return views.pause_requested(run, views.pause_message(run, force, at_step))
 
     def resume(self, run_id: str, budget_usd: float | None = None,
                budget_tokens: int | None = None) -> JsonObj:
@@ -203,12 +203,3 @@ class Local:
                                              str(self.settings.data_dir.resolve())},
             )
         return log_path
-
-
-def _pause_message(run: RunRecord, force: bool, at_step: int | None) -> str:
-    if at_step is not None:
-        return f"run {run.id} will pause after step {at_step}"
-    if run.status == RunStatus.PAUSED:
-        return f"run {run.id} is paused"
-    when = "now (force)" if force else "at the end of the step in progress"
-    return f"run {run.id} is pausing {when}"

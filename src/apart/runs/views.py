@@ -67,6 +67,16 @@ def started(run: RunRecord, message: str) -> dict[str, Any]:
     return {"run_id": run.id, "status": str(run.status), "message": message}
 
 
+def pause_message(run: RunRecord, force: bool, at_step: int | None) -> str:
+    """What a pause request did, in one sentence (CLI and API alike)."""
+    if at_step is not None:
+        return f"run {run.id} will pause after step {at_step}"
+    if run.status == "paused":
+        return f"run {run.id} is paused"
+    when = "now (force)" if force else "at the end of the step in progress"
+    return f"run {run.id} is pausing {when}"
+
+
 def pause_requested(run: RunRecord, message: str) -> dict[str, Any]:
     return {"run_id": run.id, "status": "pause_requested", "message": message,
             "run_status": str(run.status)}
