@@ -379,6 +379,7 @@ def server(
     """Serve the REST API with live events (same as `apart-server`)."""
     import dataclasses
 
+    _require_server_extra("server")
     from apart.api.serve import serve
 
     _log_to_stderr()
@@ -396,6 +397,7 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Worker name (default: host.pid).")] = None,
 ) -> None:
     """Execute queued runs (server mode). SIGTERM hands the current run back to the queue."""
+    _require_server_extra("worker")
     from apart.worker.queue import LISTEN_ORDER
     from apart.worker.runner import run_worker
 
@@ -418,6 +420,16 @@ def report(
                                          out or Path(f"{run_id}-report.html"))
     _out().print(f"wrote the report of run {run_id} to {target} ({len(steps)} saved steps, "
                  f"{detail['dangerCount']} danger signals); it opens offline in any browser")
+
+
+def _require_server_extra(command: str) -> None:
+    import importlib.util
+
+    missing = [m for m in ("fastapi", "uvicorn", "redis", "rq")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        fail(f"`apart {command}` needs the server extra ({', '.join(missing)} missing): "
+             "pip install -e '.[server]' (or pip install 'apart[server]')")
 
 
 def _log_to_stderr() -> None:
@@ -457,6 +469,17 @@ def main(argv: list[str] | None = None) -> None:
         _print_error(f"{type(exc).__name__}: {exc} (set APART_DEBUG=1 for the traceback)",
                      "internal error")
         sys.exit(1)
+
+
+def server_main() -> None:
+    """The `apart-server` command: the API, once the server extra is known to be there."""
+    try:
+        _require_server_extra("server")
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    from apart.api.serve import main as serve_main
+
+    serve_main()
 
 
 if __name__ == "__main__":
